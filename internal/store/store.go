@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap driver errors and return these for the
+// conditions callers must distinguish.
+var (
+	// ErrNotFound: no row with that key.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a row with that unique key already exists.
+	ErrConflict = errors.New("store: already exists")
+)
+
+// Store is a storage backend. All methods are safe for concurrent use.
+// Methods of the embedded [Queries] run outside any transaction, each as
+// its own atomic statement.
+type Store interface {
+	Queries
+	// Tx runs fn in a read-write transaction and commits if fn returns
+	// nil; otherwise it rolls back and returns fn's error. Rows read with
+	// [Queries.LockFamily] stay locked against other transactions, on
+	// every replica, until Tx returns. Backends retry fn on serialization
+	// failures and busy errors, so fn must not have effects outside tx.
+	Tx(ctx context.Context, fn func(tx Tx) error) error
+	// Migrate applies the embedded schema migrations that are missing.
+	Migrate(ctx context.Context) error
+	// Ping checks that the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Tx is a transaction in progress: the same queries, applied atomically.
+// A Tx must not be used after the function it was passed to returns.
+type Tx interface {
+	Queries
+}
+
+// FamilyFilter selects families. Zero fields do not filter.
+type FamilyFilter struct {
+	ClientID string
+	Subject  string
+	// LiveOnly keeps families that are not revoked and whose idle and
+	// absolute expiries are after Now.
+	LiveOnly bool
+	Now      time.Time
+	// Limit caps the result; 0 means no limit.
+	Limit int
+}
+
+// EventFilter selects audit events, in increasing ID order.
+type EventFilter struct {
+	// AfterID keeps events with ID > AfterID.
+	AfterID  int64
+	Type     string
+	ClientID string
+	Subject  string
+	FamilyID string
+	// Limit caps the result; 0 means no limit.
+	Limit int
+	// Newest, with a Limit, keeps the newest matching events rather than
+	// the oldest (still returned in increasing ID order), as `tail` does.
+	Newest bool
+}
+
+// Queries are the operations a backend offers, in or out of a transaction.
+// Every method takes ctx down to the driver.
+type Queries interface {
+	// CreateClient inserts a client; ErrConflict if the id exists.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns a client; ErrNotFound if there is none.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// ListClients returns all clients ordered by id.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient overwrites every mutable field of an existing client;
+	// ErrNotFound if there is none.
+	UpdateClient(ctx context.Context, c *Client) error
+	// DeleteClient deletes a client; ErrNotFound if there is none. Its
+	// families are not deleted (they fail the consistency check on use and
+	// are collected by the janitor); callers revoke them first.
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateUser inserts a user; ErrConflict if the id or username exists.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns a user by id; ErrNotFound if there is none.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByUsername returns a user by username; ErrNotFound if none.
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// ListUsers returns all users ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser overwrites every mutable field of an existing user;
+	// ErrNotFound if there is none.
+	UpdateUser(ctx context.Context, u *User) error
+
+	// CreateFamily inserts a family; ErrConflict if the id exists.
+	CreateFamily(ctx context.Context, f *Family) error
+	// GetFamily returns a family without locking it; ErrNotFound if none.
+	GetFamily(ctx context.Context, id string) (*Family, error)
+	// LockFamily returns a family and, inside [Store.Tx], locks its row
+	// until the transaction ends (SELECT ... FOR UPDATE, or the database
+	// write lock on SQLite); ErrNotFound if none.
+	LockFamily(ctx context.Context, id string) (*Family, error)
+	// UpdateFamily overwrites every mutable field of a family in place
+	// (everything but ID, ClientID, Subject, CreatedAt, AbsoluteExpiresAt);
+	// ErrNotFound if there is none.
+	UpdateFamily(ctx context.Context, f *Family) error
+	// RevokeFamilies revokes, in one statement, every live (not yet
+	// revoked) family matching the filter's ClientID and Subject (the
+	// filter's other fields are ignored; an empty filter is refused with an
+	// error) and returns their ids. It clears GraceSealed.
+	RevokeFamilies(ctx context.Context, filter FamilyFilter, reason string, at time.Time) ([]string, error)
+	// RevokeFamily revokes one family if it is not revoked yet and reports
+	// whether it did; ErrNotFound if there is none. It clears GraceSealed.
+	RevokeFamily(ctx context.Context, id, reason string, at time.Time) (bool, error)
+	// ListFamilies returns matching families, least recently used first.
+	ListFamilies(ctx context.Context, filter FamilyFilter) ([]Family, error)
+	// CountFamilies returns the number of families in the store.
+	CountFamilies(ctx context.Context) (int64, error)
+	// DeleteExpiredFamilies deletes at most limit families whose absolute
+	// expiry is at or before now, and returns how many it deleted.
+	DeleteExpiredFamilies(ctx context.Context, now time.Time, limit int) (int, error)
+	// ClearExpiredGrace wipes GraceSealed from at most limit families whose
+	// GraceUntil is at or before now, and returns how many it cleared.
+	ClearExpiredGrace(ctx context.Context, now time.Time, limit int) (int, error)
+
+	// Deny adds or extends a deny-list entry; an existing entry keeps the
+	// later of the two expiries.
+	Deny(ctx context.Context, d Denial) error
+	// Denied reports whether any of keys has an entry expiring after now.
+	Denied(ctx context.Context, keys []string, now time.Time) (bool, error)
+	// DeleteExpiredDenials deletes at most limit entries expired at now.
+	DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error)
+
+	// AppendEvents inserts audit events and sets their IDs.
+	AppendEvents(ctx context.Context, events ...*Event) error
+	// ListEvents returns matching events in increasing ID order.
+	ListEvents(ctx context.Context, filter EventFilter) ([]Event, error)
+	// DeleteEventsBefore deletes at most limit events older than before.
+	DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error)
+
+	// CreateSigningKey inserts a signing key; ErrConflict if the id exists.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns all signing keys, oldest ActiveAt first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// DeleteSigningKey deletes a key; ErrNotFound if there is none.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
