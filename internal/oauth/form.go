@@ -13,12 +13,25 @@ import (
 // requests are a few hundred bytes; 64 KiB leaves room for long assertions.
 const MaxFormBytes = 64 << 10
 
-// Form is a parsed form-encoded request body in which every parameter
-// occurs at most once (RFC 6749 §3.1, §3.2).
-type Form map[string]string
+// Form is a parsed form-encoded request body. Every parameter occurs at
+// most once (RFC 6749 §3.1, §3.2), except those in [Repeatable].
+type Form map[string][]string
+
+// Repeatable names the parameters that may be sent more than once: RFC 8707
+// §2 lets a client name several resources, and "audience" is its common
+// alias.
+var Repeatable = map[string]bool{"resource": true, "audience": true}
 
 // Get returns the value of the named parameter, or "" when absent.
-func (f Form) Get(name string) string { return f[name] }
+func (f Form) Get(name string) string {
+	if v := f[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// All returns every value of a repeatable parameter.
+func (f Form) All(name string) []string { return f[name] }
 
 // Has reports whether the parameter was sent, even with an empty value.
 func (f Form) Has(name string) bool {
@@ -62,8 +75,8 @@ func ParseForm(r *http.Request, maxBytes int64) (Form, error) {
 	return ParseFormBody(string(body))
 }
 
-// ParseFormBody parses a form-encoded string, refusing repeated parameters,
-// malformed escapes and parameter names that are empty.
+// ParseFormBody parses a form-encoded string, refusing repeated parameters
+// (but those in [Repeatable]), malformed escapes and empty names.
 func ParseFormBody(body string) (Form, error) {
 	f := Form{}
 	for body != "" {
@@ -81,10 +94,10 @@ func ParseFormBody(body string) (Form, error) {
 		if err1 != nil || err2 != nil || name == "" {
 			return nil, InvalidRequest("the request body is not valid form encoding")
 		}
-		if _, dup := f[name]; dup {
+		if _, dup := f[name]; dup && !Repeatable[name] {
 			return nil, InvalidRequest("parameter " + quoteName(name) + " was sent more than once")
 		}
-		f[name] = value
+		f[name] = append(f[name], value)
 	}
 	return f, nil
 }

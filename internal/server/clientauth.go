@@ -1,0 +1,186 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// credentials are what a request presents to authenticate its client.
+type credentials struct {
+	ClientID string
+	Secret   string
+	// Method is the authentication method used.
+	Method string
+	// HasSecret tells an empty secret from none.
+	HasSecret bool
+}
+
+// maxCredentialLen bounds client ids and secrets before any hashing.
+const maxCredentialLen = 512
+
+// parseCredentials extracts client credentials from the Authorization
+// header (client_secret_basic, RFC 6749 §2.3.1: both parts form-encoded
+// before base64) or the body (client_secret_post, or none with only a
+// client_id). Using two methods at once is invalid_request.
+func parseCredentials(r *http.Request, f oauth.Form) (credentials, error) {
+	authz := r.Header.Get("Authorization")
+	inBody := f.Has("client_secret")
+	if authz != "" {
+		scheme, payload, ok := strings.Cut(authz, " ")
+		if !ok || !strings.EqualFold(scheme, "Basic") {
+			return credentials{}, oauth.InvalidClient("unsupported Authorization scheme; use HTTP Basic")
+		}
+		if inBody {
+			return credentials{}, oauth.InvalidRequest("the client must use only one authentication method")
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+		if err != nil {
+			return credentials{}, oauth.InvalidClient("malformed HTTP Basic credentials")
+		}
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return credentials{}, oauth.InvalidClient("malformed HTTP Basic credentials")
+		}
+		id, err1 := url.QueryUnescape(user)
+		sec, err2 := url.QueryUnescape(pass)
+		if err1 != nil || err2 != nil || id == "" {
+			return credentials{}, oauth.InvalidClient("malformed HTTP Basic credentials")
+		}
+		if bid := f.Get("client_id"); bid != "" && bid != id {
+			return credentials{}, oauth.InvalidRequest("client_id in the body differs from the authenticated client")
+		}
+		return checkLen(credentials{ClientID: id, Secret: sec, Method: oauth.AuthClientSecretBasic, HasSecret: true})
+	}
+	id := f.Get("client_id")
+	if id == "" {
+		return credentials{}, oauth.InvalidClient("client authentication is required")
+	}
+	if inBody {
+		return checkLen(credentials{ClientID: id, Secret: f.Get("client_secret"), Method: oauth.AuthClientSecretPost, HasSecret: true})
+	}
+	return checkLen(credentials{ClientID: id, Method: oauth.AuthNone})
+}
+
+func checkLen(c credentials) (credentials, error) {
+	if len(c.ClientID) > maxCredentialLen || len(c.Secret) > maxCredentialLen {
+		return credentials{}, oauth.InvalidClient("client credentials are too long")
+	}
+	return c, nil
+}
+
+// clientAuth authenticates clients. Generated secrets are checked by keyed
+// hash; operator-chosen secrets by argon2id, whose verified results are
+// cached in memory under a keyed hash of (client, secret, stored hash), so
+// the slow hash is paid once per secret rather than on every request, and
+// a changed secret misses the cache.
+type clientAuth struct {
+	st   store.Queries
+	keys *secret.Keys
+	now  func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]time.Time // verified credential → until
+	mac   []byte
+}
+
+const (
+	authCacheTTL = 10 * time.Minute
+	authCacheMax = 10000
+)
+
+func newClientAuth(st store.Queries, keys *secret.Keys, now func() time.Time) *clientAuth {
+	return &clientAuth{st: st, keys: keys, now: now, cache: map[[32]byte]time.Time{}, mac: keys.Hash("rotor client-auth cache")}
+}
+
+// dummyPHC equalises the time of a failed lookup with that of a wrong
+// secret for an operator-chosen one, so response times do not reveal which
+// client ids exist.
+var dummyPHC = secret.HashPassword("rotor-dummy-secret")
+
+// authenticate returns the client the credentials belong to, or an
+// invalid_client error. A disabled client fails like an unknown one.
+func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Client, error) {
+	cl, err := a.st.GetClient(ctx, c.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		if c.HasSecret {
+			_ = secret.VerifyPassword(dummyPHC, c.Secret)
+		}
+		return nil, oauth.InvalidClient("client authentication failed")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cl.Disabled {
+		return nil, oauth.InvalidClient("client authentication failed")
+	}
+	switch {
+	case cl.Public:
+		// Some clients send "id:" over Basic for a public client; an empty
+		// secret is the same as none.
+		if c.Secret != "" {
+			return nil, oauth.InvalidClient("public clients do not authenticate with a secret")
+		}
+		return cl, nil
+	case c.Method == oauth.AuthNone:
+		return nil, oauth.InvalidClient("client authentication is required")
+	case cl.SecretHash != nil:
+		if !secret.Equal(a.keys.Hash(c.Secret), cl.SecretHash) {
+			return nil, oauth.InvalidClient("client authentication failed")
+		}
+		return cl, nil
+	case cl.SecretPHC != "":
+		if a.cached(cl, c.Secret) {
+			return cl, nil
+		}
+		if secret.VerifyPassword(cl.SecretPHC, c.Secret) != nil {
+			return nil, oauth.InvalidClient("client authentication failed")
+		}
+		a.remember(cl, c.Secret)
+		return cl, nil
+	default:
+		return nil, oauth.InvalidClient("client authentication failed")
+	}
+}
+
+func (a *clientAuth) cacheKey(cl *store.Client, sec string) [32]byte {
+	m := hmac.New(sha256.New, a.mac)
+	for _, s := range []string{cl.ID, sec, cl.SecretPHC} {
+		m.Write([]byte(s))
+		m.Write([]byte{0})
+	}
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+func (a *clientAuth) cached(cl *store.Client, sec string) bool {
+	k := a.cacheKey(cl, sec)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, ok := a.cache[k]
+	return ok && a.now().Before(until)
+}
+
+func (a *clientAuth) remember(cl *store.Client, sec string) {
+	k := a.cacheKey(cl, sec)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.cache) >= authCacheMax {
+		// Dropping everything is crude but bounded; a miss only costs one
+		// argon2id verification.
+		clear(a.cache)
+	}
+	a.cache[k] = a.now().Add(authCacheTTL)
+}

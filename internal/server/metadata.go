@@ -1,0 +1,45 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/rotor-auth/rotor/internal/oauth"
+)
+
+// metadata is the RFC 8414 document. It advertises exactly what works.
+func (s *Server) metadata() oauth.Metadata {
+	iss := s.opts.Issuer
+	auth := []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthNone}
+	return oauth.Metadata{
+		Issuer:                                    iss,
+		TokenEndpoint:                             iss + "/oauth2/token",
+		JWKSURI:                                   iss + "/.well-known/jwks.json",
+		RevocationEndpoint:                        iss + "/oauth2/revoke",
+		IntrospectionEndpoint:                     iss + "/oauth2/introspect",
+		ResponseTypesSupported:                    []string{},
+		GrantTypesSupported:                       []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword},
+		TokenEndpointAuthMethodsSupported:         auth,
+		RevocationEndpointAuthMethodsSupported:    auth,
+		IntrospectionEndpointAuthMethodsSupported: []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost},
+	}
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_ = json.NewEncoder(w).Encode(s.metadata())
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	b, err := s.opts.Signer.JWKS(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	// Short enough that verifiers see a rotated key well within the
+	// prepublication window.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(b)
+}

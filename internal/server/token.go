@@ -1,0 +1,314 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// tokenRequest is what the token endpoint hands to a grant: the parsed
+// form and the authenticated client.
+type tokenRequest struct {
+	form   oauth.Form
+	client *store.Client
+	meta   family.Meta
+	// aud is the audience of the access token, resolved before the grant
+	// runs so that a bad resource fails before anything is written.
+	aud []string
+}
+
+// grant is one grant type. The token endpoint has already parsed the form,
+// authenticated the client and checked that it may use the grant.
+type grant interface {
+	token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error)
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	gt := f.Get("grant_type")
+	if gt == "" {
+		oauth.WriteError(w, oauth.InvalidRequest("grant_type is required"))
+		return
+	}
+	g, ok := s.grants[gt]
+	if !ok {
+		oauth.WriteError(w, oauth.UnsupportedGrantType("grant_type is not supported"))
+		return
+	}
+	c, err := s.authenticate(r, f)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if !c.AllowsGrant(gt) {
+		oauth.WriteError(w, oauth.UnauthorizedClient("the client may not use this grant type"))
+		return
+	}
+	req := &tokenRequest{form: f, client: c, meta: meta(r)}
+	if req.aud, err = s.audience(f, c); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	resp, err := g.token(r.Context(), req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	oauth.WriteJSON(w, resp)
+}
+
+// authenticate parses and checks the request's client credentials,
+// recording failures in the audit trail.
+func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, error) {
+	creds, err := parseCredentials(r, f)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.auth.authenticate(r.Context(), creds)
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		m := meta(r)
+		ev := &store.Event{Time: s.now(), Type: audit.ClientAuthFailed, ClientID: creds.ClientID,
+			IP: m.IP, UserAgent: m.UserAgent, Reason: oe.Description}
+		if len(ev.ClientID) > 128 {
+			ev.ClientID = ev.ClientID[:128]
+		}
+		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
+			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
+		}
+	}
+	return c, err
+}
+
+// audience resolves the access token's aud (RFC 8707): the requested
+// resources when the client may ask for each of them, else all the
+// client's audiences, else the issuer.
+func (s *Server) audience(f oauth.Form, c *store.Client) ([]string, error) {
+	asked := append(slices.Clone(f.All("resource")), f.All("audience")...)
+	if len(asked) == 0 {
+		if len(c.Audiences) > 0 {
+			return c.Audiences, nil
+		}
+		return []string{s.opts.Issuer}, nil
+	}
+	var aud []string
+	for _, a := range asked {
+		if !slices.Contains(c.Audiences, a) {
+			return nil, oauth.InvalidTarget("the requested resource is not allowed for this client")
+		}
+		if !slices.Contains(aud, a) {
+			aud = append(aud, a)
+		}
+	}
+	return aud, nil
+}
+
+// requestedScopes parses the scope parameter and checks it against what
+// the client may ask for; no scope parameter means all of them.
+func requestedScopes(f oauth.Form, allowed []string) ([]string, error) {
+	if !f.Has("scope") {
+		return allowed, nil
+	}
+	asked, err := oauth.ParseScope(f.Get("scope"))
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range asked {
+		if !slices.Contains(allowed, sc) {
+			return nil, oauth.InvalidScope("the requested scope is not allowed for this client")
+		}
+	}
+	return asked, nil
+}
+
+// accessClaims are the claims of an RFC 9068 access token (SPEC §2).
+type accessClaims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf"`
+	JTI       string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	SID       string   `json:"sid,omitempty"`
+}
+
+// accessToken describes an access token to sign.
+type accessToken struct {
+	jti     string
+	subject string
+	sid     string
+	scopes  []string
+}
+
+func (s *Server) accessTTL(c *store.Client) time.Duration {
+	if c.AccessTokenTTL != nil {
+		return *c.AccessTokenTTL
+	}
+	return s.opts.Family.AccessTokenTTL
+}
+
+// respond signs the access token and builds the token response.
+func (s *Server) respond(ctx context.Context, req *tokenRequest, at accessToken, g *family.Grant) (*oauth.TokenResponse, error) {
+	now := s.now()
+	ttl := s.accessTTL(req.client)
+	claims := accessClaims{
+		Issuer: s.opts.Issuer, Subject: at.subject, Audience: req.aud,
+		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		JTI: at.jti, ClientID: req.client.ID, Scope: oauth.JoinScope(at.scopes), SID: at.sid,
+	}
+	tok, _, err := s.opts.Signer.Sign(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	resp := &oauth.TokenResponse{
+		AccessToken: tok,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(ttl / time.Second),
+		Scope:       oauth.JoinScope(at.scopes),
+	}
+	if g != nil && req.client.AllowsGrant(oauth.GrantRefreshToken) {
+		resp.RefreshToken = g.RefreshToken
+		resp.RefreshTokenExpiresIn = int64(g.RefreshExpiresIn(now) / time.Second)
+	}
+	return resp, nil
+}
+
+// refreshGrant is grant_type=refresh_token (RFC 6749 §6, SPEC §3).
+type refreshGrant struct{ s *Server }
+
+func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
+	rt := req.form.Get("refresh_token")
+	if rt == "" {
+		return nil, oauth.InvalidRequest("refresh_token is required")
+	}
+	var scopes []string
+	if req.form.Has("scope") {
+		var err error
+		if scopes, err = oauth.ParseScope(req.form.Get("scope")); err != nil {
+			return nil, err
+		}
+		if scopes == nil {
+			scopes = []string{}
+		}
+	}
+	jti := secret.NewID()
+	fg, err := g.s.families.Refresh(ctx, family.RefreshParams{
+		Client: req.client, Token: rt, Scopes: scopes, AccessTokenID: jti, Meta: req.meta,
+	})
+	if err != nil {
+		return nil, familyError(err)
+	}
+	return g.s.respond(ctx, req, accessToken{jti: jti, subject: fg.Family.Subject, sid: fg.Family.ID, scopes: fg.Scopes}, fg)
+}
+
+// familyError maps the family package's domain errors to RFC codes; other
+// errors pass through as server errors.
+func familyError(err error) error {
+	var fe *family.Error
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch fe {
+	case family.ErrInvalidScope:
+		return oauth.InvalidScope("the requested scope exceeds the grant")
+	case family.ErrReplayed:
+		return oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
+	case family.ErrExpiredIdle, family.ErrExpiredAbsolute:
+		return oauth.InvalidGrant("the refresh token has expired")
+	case family.ErrRevoked:
+		return oauth.InvalidGrant("the grant has been revoked")
+	case family.ErrUserDisabled, family.ErrUserDeleted, family.ErrTokensInvalidated:
+		return oauth.InvalidGrant("the grant is no longer valid; sign in again")
+	case family.ErrDPoPMismatch:
+		return oauth.InvalidGrant("the proof-of-possession key does not match the grant")
+	default:
+		return oauth.InvalidGrant("the refresh token is invalid")
+	}
+}
+
+// clientCredentialsGrant is grant_type=client_credentials (RFC 6749 §4.4):
+// an access token for the client itself, no refresh token, no family.
+type clientCredentialsGrant struct{ s *Server }
+
+func (g clientCredentialsGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
+	if req.client.Public {
+		return nil, oauth.UnauthorizedClient("public clients may not use client_credentials")
+	}
+	scopes, err := requestedScopes(req.form, req.client.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	jti := secret.NewID()
+	resp, err := g.s.respond(ctx, req, accessToken{jti: jti, subject: req.client.ID, scopes: scopes}, nil)
+	if err != nil {
+		return nil, err
+	}
+	ev := &store.Event{Time: g.s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: req.client.ID,
+		TokenID: jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=client_credentials"}
+	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// passwordGrant is grant_type=password (RFC 6749 §4.3), for clients that
+// enable it. It creates a family like any user grant.
+type passwordGrant struct{ s *Server }
+
+func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
+	username, password := req.form.Get("username"), req.form.Get("password")
+	if username == "" || !req.form.Has("password") {
+		return nil, oauth.InvalidRequest("username and password are required")
+	}
+	if len(username) > 256 || len(password) > 1024 {
+		return nil, oauth.InvalidGrant("invalid username or password")
+	}
+	scopes, err := requestedScopes(req.form, req.client.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	u, err := g.s.opts.Store.GetUserByUsername(ctx, username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_ = secret.VerifyPassword(dummyPHC, password) // same time as a wrong password
+		return nil, g.fail(ctx, req, "", "unknown_user")
+	case err != nil:
+		return nil, err
+	case secret.VerifyPassword(u.PasswordPHC, password) != nil:
+		return nil, g.fail(ctx, req, u.ID, "wrong_password")
+	case u.Disabled:
+		return nil, g.fail(ctx, req, u.ID, audit.ReasonUserDisabled)
+	}
+	jti := secret.NewID()
+	fg, err := g.s.families.Create(ctx, family.CreateParams{
+		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, Meta: req.meta,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g.s.respond(ctx, req, accessToken{jti: jti, subject: u.ID, sid: fg.Family.ID, scopes: scopes}, fg)
+}
+
+func (g passwordGrant) fail(ctx context.Context, req *tokenRequest, subject, reason string) error {
+	ev := &store.Event{Time: g.s.now(), Type: audit.PasswordGrantFailed, ClientID: req.client.ID, Subject: subject,
+		IP: req.meta.IP, UserAgent: req.meta.UserAgent, Reason: reason}
+	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
+		g.s.log.ErrorContext(ctx, "audit: cannot record password grant failure", "err", err)
+	}
+	return oauth.InvalidGrant("invalid username or password")
+}
