@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+func TestAuditTail(t *testing.T) {
+	h := newHarness(t)
+	h.ok("client", "create", "--id", "web", "--public", "--grant-types", "password,refresh_token", "--scopes", "read")
+	h.ok("user", "create", "--username", "alice", "--password", "pw")
+	h.ok("user", "create", "--username", "bob", "--password", "pw")
+	ids := seedFamilies(t, h, 1, "alice/web", "bob/web") // family_created + access_token_issued each
+	h.ok("revoke", "--family", ids[0])                   // family_revoked
+
+	lines := strings.Split(strings.TrimSpace(h.ok("audit", "tail", "--json")), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d events, want 5:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	var prev int64
+	for _, l := range lines {
+		var ev eventView
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("line is not JSON: %v\n%s", err, l)
+		}
+		if ev.ID <= prev || ev.Type == "" || ev.Time == "" {
+			t.Fatalf("event out of order or incomplete: %+v", ev)
+		}
+		prev = ev.ID
+	}
+	last := decode[eventView](t, lines[4])
+	if last.Type != "family_revoked" || last.Reason != "admin" || last.FamilyID != ids[0] || last.UserAgent != "rotor-cli" {
+		t.Fatalf("last event %+v", last)
+	}
+
+	out := h.ok("audit", "tail", "-n", "2")
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	if len(got) != 2 || !strings.Contains(got[1], "family_revoked") || !strings.Contains(got[1], "reason=admin") ||
+		!strings.Contains(got[1], "family="+ids[0]) || !strings.Contains(got[1], "client=web") {
+		t.Fatalf("audit tail -n 2:\n%s", out)
+	}
+
+	out = h.ok("audit", "tail", "--user", "bob", "--type", "family_created")
+	if n := strings.Count(out, "\n"); n != 1 || !strings.Contains(out, "family="+ids[1]) {
+		t.Fatalf("audit tail --user bob --type family_created:\n%s", out)
+	}
+	if out := h.ok("audit", "tail", "--family", ids[0], "--json"); strings.Count(out, "\n") != 3 {
+		t.Fatalf("audit tail --family:\n%s", out)
+	}
+	if out := h.ok("audit", "tail", "-n", "0"); out != "" {
+		t.Fatalf("audit tail -n 0 printed %q", out)
+	}
+}
+
+func TestAuditTailFollow(t *testing.T) {
+	h := newHarness(t)
+	h.ok("migrate")
+	st := h.store()
+	ctx := context.Background()
+	if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "old_event"}); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errb syncBuffer
+	a := h.app("", &out, &errb)
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() { done <- a.execute(fctx, []string{"audit", "tail", "--follow", "--json", "--type", "wanted"}) }()
+
+	time.Sleep(50 * time.Millisecond)
+	for _, typ := range []string{"unwanted", "wanted", "wanted"} {
+		if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: typ, ClientID: "web"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("followed %d events, want the 2 wanted ones:\n%s", len(lines), out.String())
+	}
+	for _, l := range lines {
+		if ev := decode[eventView](t, l); ev.Type != "wanted" {
+			t.Fatalf("followed %+v", ev)
+		}
+	}
+}

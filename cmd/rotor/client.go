@@ -1,0 +1,520 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/config"
+	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// clientGrantTypes are the grant types a client may be given today.
+var clientGrantTypes = []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword}
+
+func (a *app) clientCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "client",
+		Short: "Register and manage OAuth clients",
+	}
+	c.AddCommand(a.clientCreateCmd(), a.clientListCmd(), a.clientGetCmd(), a.clientDeleteCmd(),
+		a.clientSetDisabledCmd(true), a.clientSetDisabledCmd(false))
+	return c
+}
+
+// clientView is a client as `client get --json` shows it: never its
+// secret's hash.
+type clientView struct {
+	ID string `json:"id"`
+	// Type is "confidential" or "public".
+	Type string `json:"type"`
+	// SecretKind is "generated", "chosen" or "none".
+	SecretKind         string   `json:"secret_kind"`
+	GrantTypes         []string `json:"grant_types"`
+	Scopes             []string `json:"scopes"`
+	Audiences          []string `json:"audiences"`
+	RedirectURIs       []string `json:"redirect_uris"`
+	ReuseGrace         *string  `json:"reuse_grace"`
+	AccessTokenTTL     *string  `json:"access_token_ttl"`
+	RefreshIdleTTL     *string  `json:"refresh_idle_ttl"`
+	RefreshAbsoluteTTL *string  `json:"refresh_absolute_ttl"`
+	Disabled           bool     `json:"disabled"`
+	CreatedAt          string   `json:"created_at"`
+	UpdatedAt          string   `json:"updated_at"`
+	// ClientSecret is set only in the answer to `client create
+	// --generate-secret`, the one time the secret is shown.
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+func viewClient(c *store.Client) clientView {
+	v := clientView{
+		ID: c.ID, Type: "confidential", SecretKind: "none",
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes),
+		Audiences: nonNil(c.Audiences), RedirectURIs: nonNil(c.RedirectURIs),
+		ReuseGrace: durText(c.ReuseGrace), AccessTokenTTL: durText(c.AccessTokenTTL),
+		RefreshIdleTTL: durText(c.RefreshIdleTTL), RefreshAbsoluteTTL: durText(c.RefreshAbsoluteTTL),
+		Disabled: c.Disabled, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
+	}
+	switch {
+	case c.Public:
+		v.Type = "public"
+	case c.SecretHash != nil:
+		v.SecretKind = "generated"
+	case c.SecretPHC != "":
+		v.SecretKind = "chosen"
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func durText(d *time.Duration) *string {
+	if d == nil {
+		return nil
+	}
+	s := config.FormatDuration(*d)
+	return &s
+}
+
+func (a *app) clientCreateCmd() *cobra.Command {
+	var (
+		id, sec, scopes                        string
+		generate, public, asJSON               bool
+		grants, audiences, redirects           []string
+		grace, accessTTL, idleTTL, absoluteTTL string
+	)
+	cmd := &cobra.Command{
+		Use:   "create --id ID (--secret S | --generate-secret | --public) --grant-types a,b --scopes \"a b\"",
+		Short: "Register a client",
+		Long: `Register a client. Choose exactly one way for it to authenticate:
+
+  --generate-secret  Rotor mints a 256-bit secret, prints it once and stores
+                     only its keyed hash (recommended);
+  --secret S         a secret you choose, stored as an argon2id hash;
+  --public           no secret (mobile, SPA, CLI apps); a public client may
+                     not use client_credentials.
+
+Grant types: refresh_token, client_credentials, password. The lifetimes
+default to the server's settings; set them here to override for this client.`,
+		Example: `  rotor client create --id web --generate-secret --grant-types password,refresh_token --scopes "read write"
+  rotor client create --id cli --public --grant-types password,refresh_token --scopes read --reuse-grace 0s
+  rotor client create --id billing --generate-secret --grant-types client_credentials --scopes invoices --audiences https://api.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "id", "grant-types"); err != nil {
+				return err
+			}
+			how, err := exactlyOne(cmd, "secret", "generate-secret", "public")
+			if err != nil {
+				return err
+			}
+			c := &store.Client{ID: id, Public: public}
+			if err := checkClientID(id); err != nil {
+				return err
+			}
+			if c.GrantTypes, err = parseGrantTypes(grants, public); err != nil {
+				return err
+			}
+			if c.Scopes, err = parseScopes(scopes); err != nil {
+				return err
+			}
+			if c.Audiences, err = parseAudiences(audiences); err != nil {
+				return err
+			}
+			if c.RedirectURIs, err = parseRedirectURIs(redirects); err != nil {
+				return err
+			}
+			if err := parseClientDurations(cmd, c, grace, accessTTL, idleTTL, absoluteTTL); err != nil {
+				return err
+			}
+			if how == "secret" && sec == "" {
+				return usagef("--secret is empty; give a secret or use --generate-secret")
+			}
+
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			var minted string
+			switch how {
+			case "generate-secret":
+				sk, err := a.secrets(e)
+				if err != nil {
+					return err
+				}
+				minted = secret.NewClientSecret()
+				c.SecretHash = sk.Hash(minted)
+			case "secret":
+				c.SecretPHC = secret.HashPassword(sec)
+			}
+			c.CreatedAt = a.now().UTC()
+			c.UpdatedAt = c.CreatedAt
+			if err := e.st.CreateClient(cmd.Context(), c); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fmt.Errorf("a client with id %q already exists", id)
+				}
+				return fmt.Errorf("create client %q: %w", id, err)
+			}
+
+			if asJSON {
+				v := viewClient(c)
+				v.ClientSecret = minted
+				return a.printJSON(v)
+			}
+			v := viewClient(c)
+			fmt.Fprintf(a.stdout, "Created %s client %q: grant types %s; scopes %s.\n",
+				v.Type, id, strings.Join(c.GrantTypes, ", "), orDash(oauth.JoinScope(c.Scopes)))
+			if minted != "" {
+				fmt.Fprintf(a.stdout, "\nclient_secret: %s\n\nStore this secret now: it is shown only once, and Rotor keeps only a hash of it.\n", minted)
+			}
+			if how == "secret" && len(sec) < 16 {
+				fmt.Fprintln(a.stderr, "warning: this secret is shorter than 16 characters; --generate-secret makes a strong one")
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&id, "id", "", "client id (required)")
+	f.StringVar(&sec, "secret", "", "a secret you choose, stored as an argon2id hash")
+	f.BoolVar(&generate, "generate-secret", false, "mint a 256-bit secret and print it once")
+	f.BoolVar(&public, "public", false, "a public client, with no secret")
+	f.StringSliceVar(&grants, "grant-types", nil, "comma-separated grant types: refresh_token, client_credentials, password (required)")
+	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
+	f.StringSliceVar(&audiences, "audiences", nil, "comma-separated audiences (resource servers) its access tokens may name")
+	f.StringSliceVar(&redirects, "redirect-uris", nil, "comma-separated redirect URIs")
+	f.StringVar(&grace, "reuse-grace", "", "reuse grace period for this client; 0s disables it (default: the server's)")
+	f.StringVar(&accessTTL, "access-token-ttl", "", "access-token lifetime for this client (default: the server's)")
+	f.StringVar(&idleTTL, "refresh-idle-ttl", "", "refresh-token idle lifetime for this client (default: the server's)")
+	f.StringVar(&absoluteTTL, "refresh-absolute-ttl", "", "refresh-token absolute lifetime for this client (default: the server's)")
+	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
+	return cmd
+}
+
+func checkClientID(id string) error {
+	if id == "" || len(id) > 128 {
+		return usagef("--id must be 1 to 128 characters")
+	}
+	for _, r := range id {
+		if r <= ' ' || r > '~' {
+			return usagef("--id %q may hold only visible ASCII characters, without spaces", id)
+		}
+	}
+	return nil
+}
+
+func parseGrantTypes(list []string, public bool) ([]string, error) {
+	var out []string
+	for _, g := range list {
+		g = strings.TrimSpace(g)
+		if g == "" {
+			continue
+		}
+		if !slices.Contains(clientGrantTypes, g) {
+			return nil, usagef("unknown grant type %q: Rotor supports %s", g, strings.Join(clientGrantTypes, ", "))
+		}
+		if public && g == oauth.GrantClientCredentials {
+			return nil, usagef("a public client cannot use client_credentials: it has no secret to prove who it is")
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--grant-types names no grant type")
+	}
+	return out, nil
+}
+
+func parseScopes(s string) ([]string, error) {
+	scopes, err := oauth.ParseScope(s)
+	if err != nil {
+		return nil, usagef("--scopes %q: scopes are words of visible ASCII characters, without quotes or backslashes", s)
+	}
+	for _, sc := range scopes {
+		if strings.Contains(sc, ",") {
+			return nil, usagef("--scopes %q: scopes are separated by spaces, not commas (for example --scopes \"read write\")", s)
+		}
+	}
+	return scopes, nil
+}
+
+func parseAudiences(list []string) ([]string, error) {
+	var out []string
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			return nil, usagef("--audiences has an empty entry")
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func parseRedirectURIs(list []string) ([]string, error) {
+	var out []string
+	for _, v := range list {
+		u, err := url.Parse(strings.TrimSpace(v))
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			return nil, usagef("--redirect-uris: %q must be an absolute URI without a fragment", v)
+		}
+		if !slices.Contains(out, u.String()) {
+			out = append(out, u.String())
+		}
+	}
+	return out, nil
+}
+
+// parseClientDurations sets a client's own lifetimes from the flags given.
+func parseClientDurations(cmd *cobra.Command, c *store.Client, grace, access, idle, absolute string) error {
+	parse := func(flag, v string, allowZero bool) (*time.Duration, error) {
+		if !cmd.Flags().Changed(flag) {
+			return nil, nil
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return nil, usagef("--%s %q is not a duration: write a number with a unit, like 15s, 10m or 720h", flag, v)
+		}
+		if d < 0 || (d == 0 && !allowZero) {
+			return nil, usagef("--%s must be longer than zero", flag)
+		}
+		return &d, nil
+	}
+	var err error
+	if c.ReuseGrace, err = parse("reuse-grace", grace, true); err != nil {
+		return err
+	}
+	if c.AccessTokenTTL, err = parse("access-token-ttl", access, false); err != nil {
+		return err
+	}
+	if c.RefreshIdleTTL, err = parse("refresh-idle-ttl", idle, false); err != nil {
+		return err
+	}
+	if c.RefreshAbsoluteTTL, err = parse("refresh-absolute-ttl", absolute, false); err != nil {
+		return err
+	}
+	if c.ReuseGrace != nil && *c.ReuseGrace > 5*time.Minute {
+		return usagef("--reuse-grace of %s is longer than 5m: during the grace period a copied refresh token goes unnoticed", config.FormatDuration(*c.ReuseGrace))
+	}
+	if c.AccessTokenTTL != nil && *c.AccessTokenTTL > 24*time.Hour {
+		return usagef("--access-token-ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", config.FormatDuration(*c.AccessTokenTTL))
+	}
+	if c.RefreshIdleTTL != nil && c.RefreshAbsoluteTTL != nil && *c.RefreshIdleTTL > *c.RefreshAbsoluteTTL {
+		return usagef("--refresh-idle-ttl (%s) is longer than --refresh-absolute-ttl (%s)",
+			config.FormatDuration(*c.RefreshIdleTTL), config.FormatDuration(*c.RefreshAbsoluteTTL))
+	}
+	return nil
+}
+
+func (a *app) clientListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List clients",
+		Example: "  rotor client list\n  rotor client list --json | jq -r '.[].id'",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			clients, err := e.st.ListClients(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list clients: %w", err)
+			}
+			views := make([]clientView, len(clients))
+			for i := range clients {
+				views[i] = viewClient(&clients[i])
+			}
+			if asJSON {
+				return a.printJSON(views)
+			}
+			if len(views) == 0 {
+				fmt.Fprintln(a.stdout, "No clients yet. Create one with: rotor client create --help")
+				return nil
+			}
+			w := a.table()
+			fmt.Fprintln(w, "ID\tTYPE\tGRANT TYPES\tSCOPES\tSTATUS\tCREATED")
+			for _, v := range views {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Type, strings.Join(v.GrantTypes, ","),
+					orDash(strings.Join(v.Scopes, " ")), status(v.Disabled), v.CreatedAt)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the clients as a JSON array")
+	return cmd
+}
+
+func status(disabled bool) string {
+	if disabled {
+		return "disabled"
+	}
+	return "enabled"
+}
+
+func (a *app) clientGetCmd() *cobra.Command {
+	var (
+		id     string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:     "get --id ID",
+		Short:   "Show one client",
+		Example: "  rotor client get --id web\n  rotor client get --id web --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "id"); err != nil {
+				return err
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			c, err := getClient(cmd, e.st, id)
+			if err != nil {
+				return err
+			}
+			v := viewClient(c)
+			if asJSON {
+				return a.printJSON(v)
+			}
+			dur := func(p *string) string {
+				if p == nil {
+					return "server default"
+				}
+				return *p
+			}
+			w := a.table()
+			fmt.Fprintf(w, "id:\t%s\n", v.ID)
+			fmt.Fprintf(w, "type:\t%s\n", v.Type)
+			fmt.Fprintf(w, "secret:\t%s\n", v.SecretKind)
+			fmt.Fprintf(w, "status:\t%s\n", status(v.Disabled))
+			fmt.Fprintf(w, "grant types:\t%s\n", strings.Join(v.GrantTypes, ", "))
+			fmt.Fprintf(w, "scopes:\t%s\n", orDash(strings.Join(v.Scopes, " ")))
+			fmt.Fprintf(w, "audiences:\t%s\n", orDash(strings.Join(v.Audiences, ", ")))
+			fmt.Fprintf(w, "redirect URIs:\t%s\n", orDash(strings.Join(v.RedirectURIs, ", ")))
+			fmt.Fprintf(w, "reuse grace:\t%s\n", dur(v.ReuseGrace))
+			fmt.Fprintf(w, "access-token TTL:\t%s\n", dur(v.AccessTokenTTL))
+			fmt.Fprintf(w, "refresh idle TTL:\t%s\n", dur(v.RefreshIdleTTL))
+			fmt.Fprintf(w, "refresh absolute TTL:\t%s\n", dur(v.RefreshAbsoluteTTL))
+			fmt.Fprintf(w, "created:\t%s\n", v.CreatedAt)
+			fmt.Fprintf(w, "updated:\t%s\n", v.UpdatedAt)
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "client id (required)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as JSON")
+	return cmd
+}
+
+func getClient(cmd *cobra.Command, st store.Queries, id string) (*store.Client, error) {
+	c, err := st.GetClient(cmd.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no client with id %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+func (a *app) clientDeleteCmd() *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "delete --id ID",
+		Short: "Revoke every family of a client, then delete it",
+		Long: `Revoke every live refresh-token family of the client (deny-listing their
+access tokens), then delete the client. This cannot be undone; to stop a
+client for a while, use "rotor client disable".`,
+		Example: "  rotor client delete --id web",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "id"); err != nil {
+				return err
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			if _, err := getClient(cmd, e.st, id); err != nil {
+				return err
+			}
+			fams, err := a.families(e)
+			if err != nil {
+				return err
+			}
+			ids, err := fams.RevokeWhere(cmd.Context(), store.FamilyFilter{ClientID: id}, audit.ReasonAdmin, cliMeta)
+			if err != nil {
+				return fmt.Errorf("revoke the families of client %q: %w", id, err)
+			}
+			if err := e.st.DeleteClient(cmd.Context(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("revoked %s, but could not delete client %q: %w", plural(len(ids), "family", "families"), id, err)
+			}
+			fmt.Fprintf(a.stdout, "Revoked %s of client %q and deleted the client.\n", plural(len(ids), "family", "families"), id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "client id (required)")
+	return cmd
+}
+
+// clientSetDisabledCmd is `client disable` or `client enable`.
+func (a *app) clientSetDisabledCmd(disable bool) *cobra.Command {
+	var id string
+	verb, short := "enable", "Let a disabled client authenticate again"
+	if disable {
+		verb, short = "disable", "Stop a client from authenticating, keeping its families"
+	}
+	cmd := &cobra.Command{
+		Use:     verb + " --id ID",
+		Short:   short,
+		Example: "  rotor client " + verb + " --id web",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "id"); err != nil {
+				return err
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			c, err := getClient(cmd, e.st, id)
+			if err != nil {
+				return err
+			}
+			c.Disabled = disable
+			c.UpdatedAt = a.now().UTC()
+			if err := e.st.UpdateClient(cmd.Context(), c); err != nil {
+				return fmt.Errorf("update client %q: %w", id, err)
+			}
+			if disable {
+				fmt.Fprintf(a.stdout, "Disabled client %q: it can no longer get or refresh tokens. Its families are kept; \"rotor revoke --client %s\" ends them.\n", id, id)
+			} else {
+				fmt.Fprintf(a.stdout, "Enabled client %q.\n", id)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "client id (required)")
+	return cmd
+}

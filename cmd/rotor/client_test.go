@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+func TestClientLifecycle(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+
+	created := decode[clientView](t, h.ok("client", "create", "--id", "web", "--generate-secret",
+		"--grant-types", "password,refresh_token", "--scopes", "read write",
+		"--audiences", "https://api.example.com", "--reuse-grace", "0s", "--json"))
+	if !strings.HasPrefix(created.ClientSecret, secret.PrefixClientSecret) {
+		t.Fatalf("generated secret %q lacks its prefix", created.ClientSecret)
+	}
+	if created.Type != "confidential" || created.SecretKind != "generated" || created.ReuseGrace == nil || *created.ReuseGrace != "0s" {
+		t.Fatalf("created %+v", created)
+	}
+
+	st := h.store()
+	c, err := st.GetClient(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !secret.Equal(c.SecretHash, h.secrets().Hash(created.ClientSecret)) || c.SecretPHC != "" {
+		t.Fatal("the generated secret is not stored as its keyed hash")
+	}
+	if c.ReuseGrace == nil || *c.ReuseGrace != 0 || c.AccessTokenTTL != nil {
+		t.Fatalf("per-client lifetimes stored as %v / %v", c.ReuseGrace, c.AccessTokenTTL)
+	}
+
+	out := h.ok("client", "create", "--id", "svc", "--secret", "an operator chosen secret",
+		"--grant-types", "client_credentials", "--access-token-ttl", "5m")
+	if !strings.Contains(out, `Created confidential client "svc"`) || strings.Contains(out, "an operator chosen secret") {
+		t.Fatalf("create said %q", out)
+	}
+	svc, err := st.GetClient(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := secret.VerifyPassword(svc.SecretPHC, "an operator chosen secret"); err != nil || svc.SecretHash != nil {
+		t.Fatalf("the chosen secret is not stored as argon2id: %v", err)
+	}
+	if svc.AccessTokenTTL == nil || *svc.AccessTokenTTL != 5*time.Minute {
+		t.Fatal("--access-token-ttl not stored")
+	}
+
+	out = h.ok("client", "create", "--id", "tv", "--public", "--grant-types", "refresh_token", "--redirect-uris", "https://tv.example.com/cb")
+	if !strings.Contains(out, `public client "tv"`) || strings.Contains(out, "client_secret") {
+		t.Fatalf("create said %q", out)
+	}
+
+	r := h.run("", "client", "create", "--id", "web", "--public", "--grant-types", "refresh_token")
+	if r.code != 1 || !strings.Contains(r.stderr, `a client with id "web" already exists`) {
+		t.Fatalf("duplicate id: exit %d, %s", r.code, r.stderr)
+	}
+
+	list := decode[[]clientView](t, h.ok("client", "list", "--json"))
+	if len(list) != 3 || list[0].ID != "svc" || list[1].ID != "tv" || list[2].ID != "web" {
+		t.Fatalf("list --json = %+v", list)
+	}
+	for _, v := range list {
+		if v.ClientSecret != "" {
+			t.Fatal("list shows a secret")
+		}
+	}
+	human := h.ok("client", "list")
+	if !strings.HasPrefix(human, "ID") || !strings.Contains(human, "svc") || !strings.Contains(human, "public") {
+		t.Fatalf("client list:\n%s", human)
+	}
+
+	got := decode[clientView](t, h.ok("client", "get", "--id", "web", "--json"))
+	if got.ID != "web" || strings.Join(got.GrantTypes, ",") != "password,refresh_token" || strings.Join(got.Scopes, " ") != "read write" ||
+		got.Audiences[0] != "https://api.example.com" || got.ClientSecret != "" {
+		t.Fatalf("get --json = %+v", got)
+	}
+	if out := h.ok("client", "get", "--id", "svc"); !strings.Contains(out, "access-token TTL:") || !strings.Contains(out, "5m") {
+		t.Fatalf("client get:\n%s", out)
+	}
+	if r := h.run("", "client", "get", "--id", "nope"); r.code != 1 || !strings.Contains(r.stderr, `no client with id "nope"`) {
+		t.Fatalf("get unknown: exit %d, %s", r.code, r.stderr)
+	}
+
+	h.ok("client", "disable", "--id", "tv")
+	if c, _ := st.GetClient(ctx, "tv"); !c.Disabled {
+		t.Fatal("client disable did not disable")
+	}
+	h.ok("client", "enable", "--id", "tv")
+	if c, _ := st.GetClient(ctx, "tv"); c.Disabled {
+		t.Fatal("client enable did not enable")
+	}
+
+	// delete revokes the client's families first.
+	now := time.Now()
+	for i, id := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBA"} {
+		f := &store.Family{ID: id, ClientID: "tv", Subject: "u1", Generation: 1, LiveHash: []byte{byte(i)},
+			CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}
+		if err := st.CreateFamily(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := h.ok("client", "delete", "--id", "tv"); !strings.Contains(out, `Revoked 2 families of client "tv" and deleted the client.`) {
+		t.Fatalf("delete said %q", out)
+	}
+	if _, err := st.GetClient(ctx, "tv"); err == nil {
+		t.Fatal("client still there")
+	}
+	if f, _ := st.GetFamily(ctx, "AAAAAAAAAAAAAAAAAAAAAA"); !f.Revoked() || f.RevokeReason != "admin" {
+		t.Fatalf("family not revoked by delete: %+v", f)
+	}
+}

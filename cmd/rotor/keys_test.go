@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+func TestViewKeys(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	ks := []store.SigningKey{
+		{ID: "old", Algorithm: "ES256", ActiveAt: now.Add(-60 * 24 * time.Hour)},
+		{ID: "cur", Algorithm: "ES256", ActiveAt: now.Add(-24 * time.Hour)},
+		{ID: "new", Algorithm: "EdDSA", ActiveAt: now.Add(5 * time.Minute)},
+	}
+	var got []string
+	for _, v := range viewKeys(ks, now) {
+		got = append(got, v.ID+"="+v.Status)
+	}
+	if s := strings.Join(got, " "); s != "old=retired cur=current new=next" {
+		t.Fatalf("statuses %s", s)
+	}
+}
+
+func TestKeysRotateAndList(t *testing.T) {
+	h := newHarness(t)
+	if out := h.ok("keys", "list"); !strings.Contains(out, "No signing keys yet") {
+		t.Fatalf("keys list on a new database:\n%s", out)
+	}
+	out := h.ok("keys", "rotate", "--key-algorithm", "EdDSA")
+	if !strings.Contains(out, "Created a new EdDSA signing key") || !strings.Contains(out, "KID") {
+		t.Fatalf("keys rotate said:\n%s", out)
+	}
+	h.ok("keys", "rotate")
+	views := decode[[]keyView](t, h.ok("keys", "list", "--json"))
+	if len(views) < 2 {
+		t.Fatalf("keys list --json after two rotations: %+v", views)
+	}
+	algs := map[string]bool{}
+	for _, v := range views {
+		algs[v.Algorithm] = true
+		if v.ID == "" || v.Status == "" {
+			t.Fatalf("incomplete key %+v", v)
+		}
+	}
+	if !algs["EdDSA"] || !algs["ES256"] {
+		t.Fatalf("algorithms %v, want EdDSA and ES256", algs)
+	}
+}
+
+func TestGC(t *testing.T) {
+	h := newHarness(t)
+	out := h.ok("gc")
+	if !strings.Contains(out, "Deleted 0 expired families") {
+		t.Fatalf("gc said %q", out)
+	}
+	if s := decode[map[string]int](t, h.ok("gc", "--json")); len(s) != 5 {
+		t.Fatalf("gc --json = %v", s)
+	}
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rotor-auth/rotor/internal/config"
+	"github.com/rotor-auth/rotor/internal/janitor"
+	"github.com/rotor-auth/rotor/internal/keys"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/server"
+	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/backend"
+)
+
+// HTTP server limits. Token requests are small and quick; these bound
+// what a slow or hostile client can hold.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 32 << 10
+	shutdownTimeout   = 15 * time.Second
+
+	janitorInterval = time.Minute
+	// keyCheckInterval is how often serve checks whether a new signing key
+	// is due; shortened to half the prepublication window when that is
+	// shorter, so a new key is always published in time.
+	keyCheckInterval = 5 * time.Minute
+	// keyReloadInterval is how often a replica rereads the keys other
+	// replicas may have created.
+	keyReloadInterval = time.Minute
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	var migrate bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server",
+		Long: `Run the authorization server.
+
+With no configuration at all it uses the embedded SQLite database ./rotor.db
+(created and migrated as needed), creates a master key file beside it
+(./rotor.db.masterkey, mode 0600) and a signing key, and listens on
+http://127.0.0.1:8080. In production set ROTOR_MASTER_KEY, an https issuer
+(--tls-cert/--tls-key, or a TLS-terminating proxy), and for several replicas
+a PostgreSQL database.
+
+On PostgreSQL, serve does not change the schema unless --migrate is given:
+run "rotor migrate" once per release instead. Durations are Go durations
+(15s, 10m, 720h). SIGINT or SIGTERM stops the server cleanly.`,
+		Example: `  rotor serve
+  rotor serve --addr 127.0.0.1:9000 --access-token-ttl 5m --reuse-grace 10s
+  ROTOR_MASTER_KEY=... rotor serve --db postgres://rotor:secret@db/rotor --addr :8080 --issuer https://auth.example.com
+  rotor serve --addr :8443 --issuer https://auth.example.com --tls-cert cert.pem --tls-key key.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd, migrate) },
+	}
+	for _, k := range config.Keys() {
+		if k.Flag != "db" { // global
+			a.configFlag(cmd.Flags(), k.Flag)
+		}
+	}
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "on PostgreSQL, apply missing migrations before serving (SQLite is always migrated)")
+	return cmd
+}
+
+func (a *app) serve(cmd *cobra.Command, migrate bool) error {
+	ctx := cmd.Context()
+	started := time.Now()
+	cfg, err := a.config(cmd)
+	if err != nil {
+		return err
+	}
+	log := cfg.NewLogger(a.stderr)
+	if cfg.InsecureIssuer() {
+		log.Warn("insecure_http: the issuer uses plain http on a host that is not loopback, so refresh tokens cross the network in clear",
+			"issuer", cfg.Issuer)
+	}
+
+	st, err := backend.Open(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if backend.IsEmbedded(cfg.DB) || migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate %s: %w", backend.Redact(cfg.DB), err)
+		}
+	}
+	mk, err := cfg.MasterKey(a.lookupEnv, log)
+	if err != nil {
+		return err
+	}
+	sk, err := secret.Derive(mk)
+	if err != nil {
+		return err
+	}
+	km, err := a.keyManager(ctx, cfg, st, sk)
+	if err != nil {
+		return err
+	}
+	if err := km.EnsureCurrent(ctx); err != nil {
+		if errors.Is(err, secret.ErrUnseal) {
+			return fmt.Errorf("the signing keys in %s do not open with this master key: is it the key this database was created with? (%w)", backend.Redact(cfg.DB), err)
+		}
+		return fmt.Errorf("prepare a signing key: %w", err)
+	}
+
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		r, err := newCertReloader(cfg.TLSCert, cfg.TLSKey, log, time.Now)
+		if err != nil {
+			return err
+		}
+		tlsCfg = tlsConfig(r)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	issuer := strings.TrimRight(cfg.Issuer, "/")
+	if _, port, _ := net.SplitHostPort(cfg.Addr); cfg.IssuerDerived && port == "0" {
+		issuer = cfg.DeriveIssuer(ln.Addr().String())
+	}
+	h, err := server.New(server.Options{
+		Issuer:  issuer,
+		Store:   st,
+		Secrets: sk,
+		Signer:  km,
+		Family:  cfg.Family(),
+		Log:     log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Background work stops after the last request has been answered.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { keyLoop(bg, km, keyInterval(cfg.KeyPrepublish), log) })
+	wg.Go(func() {
+		janitor.New(st, janitor.Options{AuditRetention: cfg.AuditRetention, Keys: km, Log: log}).Run(bg, janitorInterval)
+	})
+	served := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			served <- srv.ServeTLS(ln, "", "")
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+
+	log.Info("rotor is serving", "addr", ln.Addr().String(), "issuer", issuer, "db", backend.Redact(cfg.DB),
+		"tls", tlsCfg != nil, "startup", time.Since(started).Round(time.Millisecond))
+	printBanner(a.stdout, cfg, issuer, ln.Addr().String(), tlsCfg != nil)
+	if a.serveReady != nil {
+		a.serveReady(issuer)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-served:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	shutErr := srv.Shutdown(sctx)
+	stopBG()
+	wg.Wait()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	if shutErr != nil {
+		return fmt.Errorf("shut down: %w", shutErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// keyManager builds the signing-key manager with the configured policy.
+func (a *app) keyManager(ctx context.Context, cfg *config.Config, st store.Store, sk *secret.Keys) (*keys.Manager, error) {
+	ttl, err := maxAccessTTL(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	km := keys.NewManager(st, sk, keys.Options{
+		Algorithm:      cfg.KeyAlgorithm,
+		RotationPeriod: cfg.KeyRotation,
+		Prepublish:     cfg.KeyPrepublish,
+		MaxTokenTTL:    ttl,
+		ReloadInterval: keyReloadInterval,
+		Now:            a.now,
+	})
+	return km, nil
+}
+
+// maxAccessTTL is the longest lifetime an access token may have: the
+// server's default or a client's own, whichever is longer. A retired key
+// stays published at least that long after its last signature.
+func maxAccessTTL(ctx context.Context, cfg *config.Config, st store.Queries) (time.Duration, error) {
+	ttl := cfg.AccessTokenTTL
+	clients, err := st.ListClients(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read clients: %w", err)
+	}
+	for _, c := range clients {
+		if c.AccessTokenTTL != nil && *c.AccessTokenTTL > ttl {
+			ttl = *c.AccessTokenTTL
+		}
+	}
+	return ttl, nil
+}
+
+func keyInterval(prepublish time.Duration) time.Duration {
+	d := keyCheckInterval
+	if half := prepublish / 2; half > 0 && half < d {
+		d = max(half, time.Second)
+	}
+	return d
+}
+
+// keyLoop checks, every interval, that a signing key is current and the
+// next one published in time (scheduled rotation).
+func keyLoop(ctx context.Context, km *keys.Manager, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := km.EnsureCurrent(ctx); err != nil && ctx.Err() == nil {
+			log.Error("scheduled signing-key check failed; retrying later", "err", err)
+		}
+	}
+}
+
+// printBanner tells a new user where the server is and what to try next.
+func printBanner(w io.Writer, cfg *config.Config, issuer, addr string, tls bool) {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	db := ""
+	switch {
+	case cfg.DB == config.Default().DB:
+	case backend.IsEmbedded(cfg.DB):
+		db = " --db " + cfg.DB
+	default:
+		db = " --db \"$ROTOR_DATABASE_URL\""
+	}
+	fmt.Fprintf(w, `Rotor is running.
+
+  issuer     %s
+  listening  %s://%s
+  database   %s
+  metadata   %s/.well-known/oauth-authorization-server
+
+Next, in another terminal:
+
+  rotor client create%s --id demo --generate-secret --grant-types password,refresh_token --scopes "read write"
+  rotor user create%s --username alice --password-stdin
+  curl -s -u demo:CLIENT_SECRET -d grant_type=password -d username=alice -d password=PASSWORD %s/oauth2/token
+  rotor audit tail%s --follow
+
+Stop with Ctrl-C.
+`, issuer, scheme, addr, backend.Redact(cfg.DB), issuer, db, db, issuer, db)
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+func (a *app) userCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "user",
+		Short: "Manage users (resource owners)",
+	}
+	c.AddCommand(a.userCreateCmd(), a.userListCmd(), a.userPasswdCmd(),
+		a.userSetDisabledCmd(true), a.userSetDisabledCmd(false))
+	return c
+}
+
+// userView is a user as `user list --json` shows it: never the password
+// hash.
+type userView struct {
+	ID               string `json:"id"`
+	Username         string `json:"username"`
+	Disabled         bool   `json:"disabled"`
+	TokensValidAfter string `json:"tokens_valid_after,omitempty"`
+	CreatedAt        string `json:"created_at"`
+	UpdatedAt        string `json:"updated_at"`
+}
+
+func viewUser(u *store.User) userView {
+	v := userView{ID: u.ID, Username: u.Username, Disabled: u.Disabled,
+		CreatedAt: timeText(u.CreatedAt), UpdatedAt: timeText(u.UpdatedAt)}
+	if !u.TokensValidAfter.IsZero() {
+		v.TokensValidAfter = timeText(u.TokensValidAfter)
+	}
+	return v
+}
+
+// maxPasswordLen bounds what is hashed; argon2id takes any length, but a
+// password of megabytes is a mistake.
+const maxPasswordLen = 1024
+
+// password returns the password from --password or, with
+// --password-stdin, the first line of standard input.
+func (a *app) password(cmd *cobra.Command, flagValue string) (string, error) {
+	how, err := exactlyOne(cmd, "password", "password-stdin")
+	if err != nil {
+		return "", err
+	}
+	pw := flagValue
+	if how == "password-stdin" {
+		line, err := bufio.NewReader(io.LimitReader(a.stdin, maxPasswordLen+2)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read the password from standard input: %w", err)
+		}
+		pw = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	}
+	if pw == "" {
+		return "", usagef("the password is empty")
+	}
+	if len(pw) > maxPasswordLen {
+		return "", usagef("the password is longer than %d bytes", maxPasswordLen)
+	}
+	return pw, nil
+}
+
+func checkUsername(u string) error {
+	if u == "" || len(u) > 256 {
+		return usagef("--username must be 1 to 256 characters")
+	}
+	if strings.TrimSpace(u) != u {
+		return usagef("--username %q starts or ends with a space", u)
+	}
+	for _, r := range u {
+		if unicode.IsControl(r) {
+			return usagef("--username may not hold control characters")
+		}
+	}
+	return nil
+}
+
+func getUser(cmd *cobra.Command, st store.Queries, username string) (*store.User, error) {
+	u, err := st.GetUserByUsername(cmd.Context(), username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no user named %q", username)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read user %q: %w", username, err)
+	}
+	return u, nil
+}
+
+func (a *app) userCreateCmd() *cobra.Command {
+	var username, pw string
+	cmd := &cobra.Command{
+		Use:   "create --username U (--password P | --password-stdin)",
+		Short: "Create a user",
+		Long: `Create a user who can sign in (today: with the password grant, for clients
+that allow it). The password is stored as an argon2id hash. Prefer
+--password-stdin: a password on the command line lands in shell history and
+in the process list.`,
+		Example: `  rotor user create --username alice --password-stdin
+  printf '%s\n' "$PASSWORD" | rotor user create --username alice --password-stdin`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "username"); err != nil {
+				return err
+			}
+			if err := checkUsername(username); err != nil {
+				return err
+			}
+			pw, err := a.password(cmd, pw)
+			if err != nil {
+				return err
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			now := a.now().UTC()
+			u := &store.User{ID: secret.NewID(), Username: username, PasswordPHC: secret.HashPassword(pw), CreatedAt: now, UpdatedAt: now}
+			if err := e.st.CreateUser(cmd.Context(), u); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fmt.Errorf("a user named %q already exists", username)
+				}
+				return fmt.Errorf("create user %q: %w", username, err)
+			}
+			fmt.Fprintf(a.stdout, "Created user %q (id %s).\n", username, u.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&username, "username", "", "user name (required)")
+	f.StringVar(&pw, "password", "", "the password (visible to other local users; prefer --password-stdin)")
+	f.Bool("password-stdin", false, "read the password from the first line of standard input")
+	return cmd
+}
+
+func (a *app) userPasswdCmd() *cobra.Command {
+	var username, pw string
+	cmd := &cobra.Command{
+		Use:   "passwd --username U (--password P | --password-stdin)",
+		Short: "Change a user's password and sign them out everywhere",
+		Long: `Change a user's password and set their tokens_valid_after to now: every
+refresh-token family issued before the change stops refreshing, so every
+device must sign in again with the new password.`,
+		Example: "  rotor user passwd --username alice --password-stdin",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "username"); err != nil {
+				return err
+			}
+			pw, err := a.password(cmd, pw)
+			if err != nil {
+				return err
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			u, err := getUser(cmd, e.st, username)
+			if err != nil {
+				return err
+			}
+			now := a.now().UTC()
+			u.PasswordPHC = secret.HashPassword(pw)
+			u.TokensValidAfter = now
+			u.UpdatedAt = now
+			if err := e.st.UpdateUser(cmd.Context(), u); err != nil {
+				return fmt.Errorf("update user %q: %w", username, err)
+			}
+			fmt.Fprintf(a.stdout, "Changed the password of %q and set tokens_valid_after to %s: every session started before now must sign in again.\n",
+				username, timeText(now))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&username, "username", "", "user name (required)")
+	f.StringVar(&pw, "password", "", "the new password (visible to other local users; prefer --password-stdin)")
+	f.Bool("password-stdin", false, "read the new password from the first line of standard input")
+	return cmd
+}
+
+// userSetDisabledCmd is `user disable` or `user enable`.
+func (a *app) userSetDisabledCmd(disable bool) *cobra.Command {
+	var username string
+	verb, short := "enable", "Let a disabled user sign in again"
+	if disable {
+		verb, short = "disable", "Stop a user from signing in and revoke their families"
+	}
+	cmd := &cobra.Command{
+		Use:     verb + " --username U",
+		Short:   short,
+		Example: "  rotor user " + verb + " --username alice",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "username"); err != nil {
+				return err
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			u, err := getUser(cmd, e.st, username)
+			if err != nil {
+				return err
+			}
+			u.Disabled = disable
+			u.UpdatedAt = a.now().UTC()
+			if err := e.st.UpdateUser(cmd.Context(), u); err != nil {
+				return fmt.Errorf("update user %q: %w", username, err)
+			}
+			if !disable {
+				fmt.Fprintf(a.stdout, "Enabled user %q.\n", username)
+				return nil
+			}
+			// A disabled user's families would fail their next refresh
+			// anyway; revoking them also deny-lists their access tokens,
+			// and re-enabling the user does not bring them back.
+			fams, err := a.families(e)
+			if err != nil {
+				return err
+			}
+			ids, err := fams.RevokeWhere(cmd.Context(), store.FamilyFilter{Subject: u.ID}, audit.ReasonAdmin, cliMeta)
+			if err != nil {
+				return fmt.Errorf("disabled user %q, but could not revoke their families: %w", username, err)
+			}
+			fmt.Fprintf(a.stdout, "Disabled user %q and revoked %s.\n", username, plural(len(ids), "family", "families"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&username, "username", "", "user name (required)")
+	return cmd
+}
+
+func (a *app) userListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List users",
+		Example: "  rotor user list\n  rotor user list --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			users, err := e.st.ListUsers(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list users: %w", err)
+			}
+			views := make([]userView, len(users))
+			for i := range users {
+				views[i] = viewUser(&users[i])
+			}
+			if asJSON {
+				return a.printJSON(views)
+			}
+			if len(views) == 0 {
+				fmt.Fprintln(a.stdout, "No users yet. Create one with: rotor user create --username NAME --password-stdin")
+				return nil
+			}
+			w := a.table()
+			fmt.Fprintln(w, "USERNAME\tID\tSTATUS\tTOKENS VALID AFTER\tCREATED")
+			for _, v := range views {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.Username, v.ID, status(v.Disabled), orDash(v.TokensValidAfter), v.CreatedAt)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the users as a JSON array")
+	return cmd
+}

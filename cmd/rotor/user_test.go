@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/secret"
+)
+
+func TestUserLifecycle(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	st := h.store()
+
+	if r := h.run("s3cret-pass\n", "user", "create", "--username", "alice", "--password-stdin"); r.code != 0 || !strings.Contains(r.stdout, `Created user "alice"`) {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	u, err := st.GetUserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret.VerifyPassword(u.PasswordPHC, "s3cret-pass") != nil {
+		t.Fatal("the password from stdin, without its newline, was not stored")
+	}
+	if !u.TokensValidAfter.IsZero() {
+		t.Fatal("a new user has tokens_valid_after set")
+	}
+	if r := h.run("", "user", "create", "--username", "alice", "--password", "other"); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("duplicate user: exit %d %s", r.code, r.stderr)
+	}
+	if r := h.run("\n", "user", "create", "--username", "bob", "--password-stdin"); r.code != 2 || !strings.Contains(r.stderr, "the password is empty") {
+		t.Fatalf("empty password from stdin: exit %d %s", r.code, r.stderr)
+	}
+
+	before := time.Now().Add(-time.Second)
+	out := h.ok("user", "passwd", "--username", "alice", "--password", "new-pass")
+	if !strings.Contains(out, "tokens_valid_after") || !strings.Contains(out, "must sign in again") {
+		t.Fatalf("passwd said %q", out)
+	}
+	u, _ = st.GetUserByUsername(ctx, "alice")
+	if u.TokensValidAfter.Before(before) || u.TokensValidAfter.After(time.Now()) {
+		t.Fatalf("tokens_valid_after = %v, want now", u.TokensValidAfter)
+	}
+	if secret.VerifyPassword(u.PasswordPHC, "new-pass") != nil {
+		t.Fatal("new password not stored")
+	}
+	if r := h.run("", "user", "passwd", "--username", "nobody", "--password", "x"); r.code != 1 || !strings.Contains(r.stderr, `no user named "nobody"`) {
+		t.Fatalf("passwd unknown: exit %d %s", r.code, r.stderr)
+	}
+
+	out = h.ok("user", "disable", "--username", "alice")
+	if !strings.Contains(out, `Disabled user "alice" and revoked 0 families.`) {
+		t.Fatalf("disable said %q", out)
+	}
+	users := decode[[]userView](t, h.ok("user", "list", "--json"))
+	if len(users) != 1 || users[0].Username != "alice" || !users[0].Disabled || users[0].TokensValidAfter == "" {
+		t.Fatalf("user list --json = %+v", users)
+	}
+	h.ok("user", "enable", "--username", "alice")
+	if out := h.ok("user", "list"); !strings.Contains(out, "alice") || !strings.Contains(out, "enabled") {
+		t.Fatalf("user list:\n%s", out)
+	}
+}

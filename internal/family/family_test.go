@@ -1,0 +1,482 @@
+package family_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
+)
+
+// clock is a settable clock for expiry tests without sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixture struct {
+	st     store.Store
+	svc    *family.Service
+	keys   *secret.Keys
+	clock  *clock
+	client *store.Client
+	user   *store.User
+}
+
+func dur(d time.Duration) *time.Duration { return &d }
+
+func newFixture(t *testing.T, st store.Store, grace time.Duration, mutate ...func(*family.Config)) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := secret.Derive(secret.NewMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	cfg := family.DefaultConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c := &store.Client{ID: "app", Public: true, GrantTypes: []string{"password", "refresh_token"},
+		Scopes: []string{"read", "write", "admin"}, ReuseGrace: dur(grace), CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
+	u := &store.User{ID: "u1", Username: "alice", PasswordPHC: "x", CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
+	if err := st.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{st: st, svc: family.New(st, keys, cfg, clk.Now, nil), keys: keys, clock: clk, client: c, user: u}
+}
+
+func (fx *fixture) create(t *testing.T, scopes ...string) *family.Grant {
+	t.Helper()
+	if scopes == nil {
+		scopes = []string{"read", "write"}
+	}
+	g, err := fx.svc.Create(context.Background(), family.CreateParams{
+		Client: fx.client, User: fx.user, Scopes: scopes, AccessTokenID: secret.NewID(), Grant: "password",
+		Meta: family.Meta{IP: "192.0.2.1", UserAgent: "test"},
+	})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return g
+}
+
+func (fx *fixture) refresh(tok string) (*family.Grant, error) {
+	return fx.svc.Refresh(context.Background(), family.RefreshParams{
+		Client: fx.client, Token: tok, AccessTokenID: secret.NewID(), Meta: family.Meta{IP: "192.0.2.2", UserAgent: "test"},
+	})
+}
+
+func (fx *fixture) mustRefresh(t *testing.T, tok string) *family.Grant {
+	t.Helper()
+	g, err := fx.refresh(tok)
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	return g
+}
+
+func (fx *fixture) family(t *testing.T, id string) *store.Family {
+	t.Helper()
+	f, err := fx.st.GetFamily(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (fx *fixture) events(t *testing.T, typ string) []store.Event {
+	t.Helper()
+	ev, err := fx.st.ListEvents(context.Background(), store.EventFilter{Type: typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want %v", err, want)
+	}
+}
+
+func TestRotationIssuesANewTokenEachUse(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0)
+		g1 := fx.create(t)
+		g2 := fx.mustRefresh(t, g1.RefreshToken)
+		g3 := fx.mustRefresh(t, g2.RefreshToken)
+		if g1.RefreshToken == g2.RefreshToken || g2.RefreshToken == g3.RefreshToken {
+			t.Fatal("refresh returned the same token")
+		}
+		if !strings.HasPrefix(g3.RefreshToken, "rt_") {
+			t.Fatalf("token %q lacks the rt_ prefix", g3.RefreshToken)
+		}
+		f := fx.family(t, g1.Family.ID)
+		if f.Generation != 3 || f.Revoked() {
+			t.Fatalf("family generation %d revoked %v, want 3 and live", f.Generation, f.Revoked())
+		}
+		if got := fx.events(t, audit.TokenRotated); len(got) != 2 {
+			t.Fatalf("%d token_rotated events, want 2", len(got))
+		}
+	})
+}
+
+func TestGraceRetryReturnsTheSameSuccessor(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 15*time.Second)
+		g1 := fx.create(t)
+		first := fx.mustRefresh(t, g1.RefreshToken)
+		fx.clock.Advance(10 * time.Second)
+		retry := fx.mustRefresh(t, g1.RefreshToken)
+		if retry.RefreshToken != first.RefreshToken || !retry.Retry {
+			t.Fatal("a retry inside the grace period must return the same successor")
+		}
+		// The family did not branch: the successor is still the live token.
+		next := fx.mustRefresh(t, first.RefreshToken)
+		if f := fx.family(t, g1.Family.ID); f.Generation != 3 || f.Revoked() {
+			t.Fatalf("generation %d revoked %v, want 3 live", f.Generation, f.Revoked())
+		}
+		if len(fx.events(t, audit.GraceRetry)) != 1 {
+			t.Fatal("want one grace_retry event")
+		}
+		_ = next
+	})
+}
+
+func TestReplayOutsideGraceRevokesTheFamily(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 15*time.Second)
+		g1 := fx.create(t)
+		g2 := fx.mustRefresh(t, g1.RefreshToken)
+		fx.clock.Advance(16 * time.Second)
+		_, err := fx.refresh(g1.RefreshToken)
+		wantErr(t, err, family.ErrReplayed)
+
+		f := fx.family(t, g1.Family.ID)
+		if !f.Revoked() || f.RevokeReason != audit.ReasonReuseDetected {
+			t.Fatalf("family revoked=%v reason=%q, want revoked for reuse", f.Revoked(), f.RevokeReason)
+		}
+		if f.GraceSealed != nil {
+			t.Fatal("a revoked family must not keep its sealed successor")
+		}
+		// The winner's successor is refused too.
+		_, err = fx.refresh(g2.RefreshToken)
+		wantErr(t, err, family.ErrRevoked)
+		denied, err := st.Denied(context.Background(), []string{family.DenySID(f.ID)}, fx.clock.Now())
+		if err != nil || !denied {
+			t.Fatalf("sid not deny-listed after replay (denied=%v err=%v)", denied, err)
+		}
+		ev := fx.events(t, audit.ReuseDetected)
+		if len(ev) != 1 || ev[0].FamilyID != f.ID || ev[0].Generation != 1 {
+			t.Fatalf("reuse events = %+v", ev)
+		}
+	})
+}
+
+func TestOlderGenerationsNeverGetGrace(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, time.Hour)
+		g1 := fx.create(t)
+		g2 := fx.mustRefresh(t, g1.RefreshToken)
+		fx.mustRefresh(t, g2.RefreshToken)
+		// Generation 1 is two behind the live token: replay, even inside
+		// the grace period.
+		_, err := fx.refresh(g1.RefreshToken)
+		wantErr(t, err, family.ErrReplayed)
+		if !fx.family(t, g1.Family.ID).Revoked() {
+			t.Fatal("family not revoked")
+		}
+	})
+}
+
+func TestStorageDoesNotGrowWithRefreshes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		fx := newFixture(t, st, 0)
+		g := fx.create(t)
+		first := g.RefreshToken
+		before, err := st.CountFamilies(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 1000 {
+			g = fx.mustRefresh(t, g.RefreshToken)
+		}
+		after, err := st.CountFamilies(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before != 1 || after != before {
+			t.Fatalf("family rows before %d after 1,000 refreshes %d, want 1 and 1", before, after)
+		}
+		if f := fx.family(t, g.Family.ID); f.Generation != 1001 {
+			t.Fatalf("generation %d, want 1001", f.Generation)
+		}
+		// Generation 1, a thousand rotations ago, is still detected.
+		_, err = fx.refresh(first)
+		wantErr(t, err, family.ErrReplayed)
+		if !fx.family(t, g.Family.ID).Revoked() {
+			t.Fatal("replay of generation 1 did not revoke the family")
+		}
+	})
+}
+
+func TestForgedTokenRevokesNothing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0)
+		g1 := fx.create(t)
+		g2 := fx.mustRefresh(t, g1.RefreshToken)
+
+		// Right shape, wrong MAC: flip one character of the MAC part.
+		b := []byte(g1.RefreshToken)
+		last := len(b) - 1
+		if b[last] == 'A' {
+			b[last] = 'B'
+		} else {
+			b[last] = 'A'
+		}
+		// The same family and generation minted under another master key.
+		otherKeys, _ := secret.Derive(secret.NewMasterKey())
+		other, err := otherKeys.MintRefresh(g1.Family.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, forged := range map[string]string{"flipped MAC": string(b), "foreign key": other, "garbage": "rt_AAAA", "empty-ish": "rt_"} {
+			_, err := fx.refresh(forged)
+			wantErr(t, err, family.ErrMalformed)
+			if fx.family(t, g1.Family.ID).Revoked() {
+				t.Fatalf("%s: a forged token revoked the family", name)
+			}
+		}
+		// The live token still works.
+		fx.mustRefresh(t, g2.RefreshToken)
+	})
+}
+
+func TestIdleExpirySlidesAndIsCappedByAbsolute(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0, func(c *family.Config) {
+			c.RefreshIdleTTL = time.Hour
+			c.RefreshAbsoluteTTL = 3 * time.Hour
+		})
+		g := fx.create(t)
+		created := fx.clock.Now()
+		if !g.Family.ExpiresAt.Equal(created.Add(time.Hour)) {
+			t.Fatalf("initial expiry %v", g.Family.ExpiresAt)
+		}
+		// Each use inside the idle window slides the expiry ...
+		for i := range 2 {
+			fx.clock.Advance(50 * time.Minute)
+			g = fx.mustRefresh(t, g.RefreshToken)
+			if want := fx.clock.Now().Add(time.Hour); !g.Family.ExpiresAt.Equal(want) {
+				t.Fatalf("after use %d expiry %v, want %v", i, g.Family.ExpiresAt, want)
+			}
+		}
+		// ... but never past the absolute expiry.
+		fx.clock.Advance(50 * time.Minute) // 2h30 after creation
+		g = fx.mustRefresh(t, g.RefreshToken)
+		if abs := created.Add(3 * time.Hour); !g.Family.ExpiresAt.Equal(abs) {
+			t.Fatalf("expiry %v, want the absolute expiry %v", g.Family.ExpiresAt, abs)
+		}
+		if exp := g.RefreshExpiresIn(fx.clock.Now()); exp != 30*time.Minute {
+			t.Fatalf("refresh_token_expires_in %v, want 30m", exp)
+		}
+		fx.clock.Advance(30 * time.Minute)
+		_, err := fx.refresh(g.RefreshToken)
+		wantErr(t, err, family.ErrExpiredAbsolute)
+	})
+}
+
+func TestIdleExpiry(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0, func(c *family.Config) { c.RefreshIdleTTL = time.Hour })
+		g := fx.create(t)
+		fx.clock.Advance(time.Hour)
+		_, err := fx.refresh(g.RefreshToken)
+		wantErr(t, err, family.ErrExpiredIdle)
+		ev := fx.events(t, audit.RefreshFailed)
+		if len(ev) != 1 || ev[0].Reason != audit.ReasonExpiredIdle {
+			t.Fatalf("refresh_failed events %+v", ev)
+		}
+	})
+}
+
+func TestScopeNarrowingOnly(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0)
+		g := fx.create(t, "read", "write")
+		narrowed, err := fx.svc.Refresh(context.Background(), family.RefreshParams{
+			Client: fx.client, Token: g.RefreshToken, Scopes: []string{"read"}, AccessTokenID: "j"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(narrowed.Scopes) != 1 || narrowed.Scopes[0] != "read" {
+			t.Fatalf("scopes %v, want [read]", narrowed.Scopes)
+		}
+		if f := fx.family(t, g.Family.ID); len(f.Scopes) != 2 {
+			t.Fatalf("the family's scopes changed to %v", f.Scopes)
+		}
+		_, err = fx.svc.Refresh(context.Background(), family.RefreshParams{
+			Client: fx.client, Token: narrowed.RefreshToken, Scopes: []string{"read", "admin"}, AccessTokenID: "j"})
+		wantErr(t, err, family.ErrInvalidScope)
+		// Nothing was rotated by the refused request.
+		fx.mustRefresh(t, narrowed.RefreshToken)
+	})
+}
+
+func TestConsistencyChecks(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		t.Run("another client", func(t *testing.T) {
+			fx := newFixture(t, st, 0)
+			g := fx.create(t)
+			other := *fx.client
+			other.ID = "other"
+			_, err := fx.svc.Refresh(ctx, family.RefreshParams{Client: &other, Token: g.RefreshToken})
+			wantErr(t, err, family.ErrWrongClient)
+			if fx.family(t, g.Family.ID).Revoked() {
+				t.Fatal("a token presented by another client must not revoke the family")
+			}
+			fx.mustRefresh(t, g.RefreshToken)
+		})
+	})
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		fx := newFixture(t, st, 0)
+		g := fx.create(t)
+		u := *fx.user
+		u.Disabled = true
+		if err := st.UpdateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		_, err := fx.refresh(g.RefreshToken)
+		wantErr(t, err, family.ErrUserDisabled)
+		u.Disabled = false
+		u.TokensValidAfter = fx.clock.Now().Add(time.Second)
+		if err := st.UpdateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		_, err = fx.refresh(g.RefreshToken)
+		wantErr(t, err, family.ErrTokensInvalidated)
+		// A family created after the sign-out works.
+		fx.clock.Advance(2 * time.Second)
+		fx.mustRefresh(t, fx.create(t).RefreshToken)
+	})
+}
+
+func TestFamilyCapRevokesLeastRecentlyUsed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0, func(c *family.Config) { c.MaxFamilies = 3 })
+		var gs []*family.Grant
+		for range 3 {
+			gs = append(gs, fx.create(t))
+			fx.clock.Advance(time.Second)
+		}
+		// Use the oldest, so the second becomes least recently used.
+		gs[0] = fx.mustRefresh(t, gs[0].RefreshToken)
+		fx.clock.Advance(time.Second)
+		fx.create(t)
+		if !fx.family(t, gs[1].Family.ID).Revoked() {
+			t.Fatal("the least recently used family was not revoked")
+		}
+		for _, g := range []*family.Grant{gs[0], gs[2]} {
+			if fx.family(t, g.Family.ID).Revoked() {
+				t.Fatal("a recently used family was revoked")
+			}
+		}
+	})
+}
+
+func TestRevokeTokenRevokesTheWholeFamily(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0)
+		g1 := fx.create(t)
+		g2 := fx.mustRefresh(t, g1.RefreshToken)
+		if err := fx.svc.RevokeToken(context.Background(), fx.client, g2.RefreshToken, family.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := fx.refresh(g2.RefreshToken)
+		wantErr(t, err, family.ErrRevoked)
+		other := *fx.client
+		other.ID = "other"
+		g3 := fx.create(t)
+		err = fx.svc.RevokeToken(context.Background(), &other, g3.RefreshToken, family.Meta{})
+		wantErr(t, err, family.ErrWrongClient)
+		if fx.family(t, g3.Family.ID).Revoked() {
+			t.Fatal("another client revoked the family")
+		}
+	})
+}
+
+// TestConcurrentRefresh is the concurrency contract of SPEC §3: N
+// simultaneous refreshes of one token yield exactly one successor.
+func TestConcurrentRefresh(t *testing.T) {
+	const n = 50
+	for _, grace := range []time.Duration{0, 15 * time.Second} {
+		t.Run("grace "+grace.String(), func(t *testing.T) {
+			testdb.Each(t, func(t *testing.T, st store.Store) {
+				fx := newFixture(t, st, grace)
+				g := fx.create(t)
+				var (
+					wg      sync.WaitGroup
+					start   = make(chan struct{})
+					results = make([]*family.Grant, n)
+					errs    = make([]error, n)
+				)
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						results[i], errs[i] = fx.refresh(g.RefreshToken)
+					}()
+				}
+				close(start)
+				wg.Wait()
+				var ok, refused int
+				tokens := map[string]bool{}
+				for i := range n {
+					var fe *family.Error
+					switch {
+					case errs[i] == nil:
+						ok++
+						tokens[results[i].RefreshToken] = true
+					case errors.As(errs[i], &fe):
+						refused++
+					default:
+						t.Fatalf("caller %d: unexpected error %v", i, errs[i])
+					}
+				}
+				f := fx.family(t, g.Family.ID)
+				if grace == 0 {
+					if ok != 1 || refused != n-1 || !f.Revoked() {
+						t.Fatalf("ok=%d refused=%d revoked=%v; want 1, %d, revoked", ok, refused, f.Revoked(), n-1)
+					}
+					return
+				}
+				if ok != n || len(tokens) != 1 || f.Revoked() || f.Generation != 2 {
+					t.Fatalf("ok=%d distinct=%d revoked=%v gen=%d; want %d, 1, live, 2", ok, len(tokens), f.Revoked(), f.Generation, n)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,434 @@
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// Algorithms Rotor can sign with.
+const (
+	ES256 = "ES256"
+	EdDSA = "EdDSA"
+	RS256 = "RS256"
+)
+
+// Options configure a [Manager]. Zero fields take the defaults.
+type Options struct {
+	// Algorithm of new keys: ES256 (default), EdDSA or RS256.
+	Algorithm string
+	// RotationPeriod: EnsureCurrent rotates when the active key is older.
+	// Default 30 days.
+	RotationPeriod time.Duration
+	// Prepublish: a rotated key is in the JWKS this long before it signs.
+	// Default 10 minutes.
+	Prepublish time.Duration
+	// MaxTokenTTL is the longest access-token lifetime; a superseded key
+	// stays published this long, plus a minute, after its successor
+	// became active. Default 24 hours.
+	MaxTokenTTL time.Duration
+	// ReloadInterval: how often the cached key set is reloaded. Default 30 s.
+	ReloadInterval time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// leeway keeps a superseded key published a little past its last token.
+const leeway = time.Minute
+
+// Manager manages signing keys. It is safe for concurrent use; Sign and
+// Verify read an immutable snapshot and hit the database only to reload.
+type Manager struct {
+	st   store.Store
+	sk   *secret.Keys
+	opts Options
+
+	mu   sync.Mutex // serialises reloads
+	snap *snapshot  // guarded by mu for writes; read under rmu
+	rmu  sync.RWMutex
+}
+
+// key is a decrypted signing key.
+type key struct {
+	meta   store.SigningKey
+	signer jose.Signer
+	public jose.JSONWebKey
+}
+
+// snapshot is the key set at one moment: immutable once built.
+type snapshot struct {
+	loaded time.Time
+	keys   []*key // oldest ActiveAt first
+}
+
+// NewManager returns a Manager over st. Call [Manager.EnsureCurrent] before
+// the first Sign.
+func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
+	if opts.Algorithm == "" {
+		opts.Algorithm = ES256
+	}
+	if opts.RotationPeriod <= 0 {
+		opts.RotationPeriod = 30 * 24 * time.Hour
+	}
+	if opts.Prepublish < 0 {
+		opts.Prepublish = 0
+	} else if opts.Prepublish == 0 {
+		opts.Prepublish = 10 * time.Minute
+	}
+	if opts.MaxTokenTTL <= 0 {
+		opts.MaxTokenTTL = 24 * time.Hour
+	}
+	if opts.ReloadInterval <= 0 {
+		opts.ReloadInterval = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Manager{st: st, sk: sk, opts: opts}
+}
+
+// ValidAlgorithm reports whether alg is one Rotor signs with.
+func ValidAlgorithm(alg string) bool { return alg == ES256 || alg == EdDSA || alg == RS256 }
+
+// EnsureCurrent makes sure a key can sign: with no key at all it creates
+// one that is active at once (no verifier can have cached anything yet);
+// when the newest active key is older than the rotation period and no
+// successor is pending, it rotates.
+func (m *Manager) EnsureCurrent(ctx context.Context) error {
+	all, err := m.st.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list: %w", err)
+	}
+	now := m.opts.Now()
+	if len(all) == 0 {
+		if _, err := m.create(ctx, now, now); err != nil {
+			return err
+		}
+		return m.reload(ctx)
+	}
+	newest := all[len(all)-1]
+	if newest.ActiveAt.After(now) {
+		return m.reload(ctx) // a successor is pending already
+	}
+	if now.Sub(newest.ActiveAt) >= m.opts.RotationPeriod {
+		_, err := m.Rotate(ctx)
+		return err
+	}
+	return m.reload(ctx)
+}
+
+// Rotate creates a new key, published at once and signing from now plus
+// the prepublication delay.
+func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
+	now := m.opts.Now()
+	k, err := m.create(ctx, now, now.Add(m.opts.Prepublish))
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return k, m.reload(ctx)
+}
+
+func (m *Manager) create(ctx context.Context, now, activeAt time.Time) (store.SigningKey, error) {
+	priv, err := generate(m.opts.Algorithm)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: encode: %w", err)
+	}
+	kid := secret.NewID()
+	pub := jose.JSONWebKey{Key: priv.(crypto.Signer).Public(), KeyID: kid, Algorithm: m.opts.Algorithm, Use: "sig"}
+	pubJSON, err := pub.MarshalJSON()
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: encode public key: %w", err)
+	}
+	k := store.SigningKey{
+		ID: kid, Algorithm: m.opts.Algorithm, Sealed: m.sk.SealKey(der, []byte(kid)),
+		PublicJWK: pubJSON, CreatedAt: now, ActiveAt: activeAt,
+	}
+	if err := m.st.CreateSigningKey(ctx, &k); err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
+	}
+	return k, nil
+}
+
+func generate(alg string) (crypto.PrivateKey, error) {
+	switch alg {
+	case ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	case RS256:
+		return rsa.GenerateKey(rand.Reader, 3072)
+	default:
+		return nil, fmt.Errorf("keys: unsupported algorithm %q (use ES256, EdDSA or RS256)", alg)
+	}
+}
+
+// reload reads every key from the store and decrypts the published ones.
+func (m *Manager) reload(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all, err := m.st.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list: %w", err)
+	}
+	now := m.opts.Now()
+	snap := &snapshot{loaded: now}
+	for i, meta := range all {
+		if !m.published(all, i, now) {
+			continue
+		}
+		der, err := m.sk.OpenKey(meta.Sealed, []byte(meta.ID))
+		if err != nil {
+			return fmt.Errorf("keys: key %s does not open with this master key: %w", meta.ID, err)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return fmt.Errorf("keys: key %s: %w", meta.ID, err)
+		}
+		var pub jose.JSONWebKey
+		if err := pub.UnmarshalJSON(meta.PublicJWK); err != nil {
+			return fmt.Errorf("keys: key %s public part: %w", meta.ID, err)
+		}
+		signer, err := jose.NewSigner(
+			jose.SigningKey{Algorithm: jose.SignatureAlgorithm(meta.Algorithm), Key: jose.JSONWebKey{Key: priv, KeyID: meta.ID}},
+			(&jose.SignerOptions{}).WithType("at+jwt"))
+		if err != nil {
+			return fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
+		}
+		snap.keys = append(snap.keys, &key{meta: meta, signer: signer, public: pub})
+	}
+	m.rmu.Lock()
+	m.snap = snap
+	m.rmu.Unlock()
+	return nil
+}
+
+// published reports whether all[i] belongs in the JWKS at now: every key
+// is, except one whose successor has been active for longer than the
+// longest token lifetime (so no token it signed is still valid).
+func (m *Manager) published(all []store.SigningKey, i int, now time.Time) bool {
+	succ := successorActiveAt(all, i, now)
+	return succ.IsZero() || now.Before(succ.Add(m.opts.MaxTokenTTL+leeway))
+}
+
+// successorActiveAt returns when the first key after all[i] that is
+// active at now became active, or zero if none is.
+func successorActiveAt(all []store.SigningKey, i int, now time.Time) time.Time {
+	for _, k := range all[i+1:] {
+		if !k.ActiveAt.After(now) {
+			return k.ActiveAt
+		}
+	}
+	return time.Time{}
+}
+
+// current returns the snapshot, reloading it when it is stale.
+func (m *Manager) current(ctx context.Context) (*snapshot, error) {
+	m.rmu.RLock()
+	s := m.snap
+	m.rmu.RUnlock()
+	if s != nil && m.opts.Now().Sub(s.loaded) < m.opts.ReloadInterval {
+		return s, nil
+	}
+	if err := m.reload(ctx); err != nil {
+		if s != nil {
+			return s, nil // keep signing with what we have; the DB may be back soon
+		}
+		return nil, err
+	}
+	m.rmu.RLock()
+	defer m.rmu.RUnlock()
+	return m.snap, nil
+}
+
+// ErrNoKey is returned by Sign when no key is active.
+var ErrNoKey = errors.New("keys: no active signing key; run EnsureCurrent")
+
+// Sign returns a compact JWS of claims with header typ "at+jwt", signed by
+// the newest key that is active now.
+func (m *Manager) Sign(ctx context.Context, claims any) (string, string, error) {
+	s, err := m.current(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	now := m.opts.Now()
+	var signing *key
+	for _, k := range s.keys {
+		if !k.meta.ActiveAt.After(now) {
+			signing = k
+		}
+	}
+	if signing == nil {
+		return "", "", ErrNoKey
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: claims: %w", err)
+	}
+	jws, err := signing.signer.Sign(payload)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: sign: %w", err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		return "", "", fmt.Errorf("keys: serialize: %w", err)
+	}
+	return tok, signing.meta.ID, nil
+}
+
+// JWKS returns the JSON Web Key Set of the published keys, public parts
+// only.
+func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
+	s, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.keys))}
+	for _, k := range s.keys {
+		set.Keys = append(set.Keys, k.public)
+	}
+	return json.Marshal(set)
+}
+
+// Verify errors.
+var (
+	ErrInvalid    = errors.New("keys: token is not a valid signed access token")
+	ErrUnknownKey = errors.New("keys: token was signed by an unknown key")
+)
+
+// Verify checks a compact JWS against the published keys and returns its
+// payload. Only the algorithms of published keys are accepted (never
+// "none", never HMAC), the header must say typ at+jwt, and the key is
+// chosen by kid among the published ones; an unknown kid reloads the key
+// set once. Claims are the caller's to check.
+func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
+	s, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, ErrInvalid
+	}
+	h := jws.Signatures[0].Protected
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if t := strings.ToLower(typ); t != "at+jwt" && t != "application/at+jwt" {
+		return nil, ErrInvalid
+	}
+	k := s.find(h.KeyID)
+	if k == nil {
+		if err := m.reload(ctx); err != nil {
+			return nil, ErrUnknownKey
+		}
+		m.rmu.RLock()
+		k = m.snap.find(h.KeyID)
+		m.rmu.RUnlock()
+		if k == nil {
+			return nil, ErrUnknownKey
+		}
+	}
+	if h.Algorithm != k.meta.Algorithm {
+		return nil, ErrInvalid
+	}
+	payload, err := jws.Verify(k.public.Key)
+	if err != nil {
+		return nil, ErrInvalid
+	}
+	return payload, nil
+}
+
+func (s *snapshot) find(kid string) *key {
+	if kid == "" {
+		return nil
+	}
+	for _, k := range s.keys {
+		if k.meta.ID == kid {
+			return k
+		}
+	}
+	return nil
+}
+
+// KeyInfo describes a key for operators.
+type KeyInfo struct {
+	ID        string    `json:"kid"`
+	Algorithm string    `json:"alg"`
+	CreatedAt time.Time `json:"created_at"`
+	ActiveAt  time.Time `json:"active_at"`
+	// State is "pending" (published, not signing yet), "active" (signing),
+	// "retiring" (published until RetiresAt), or "expired" (unpublished,
+	// awaiting Collect).
+	State     string    `json:"state"`
+	RetiresAt time.Time `json:"retires_at,omitzero"`
+}
+
+// Keys lists every stored key with its state.
+func (m *Manager) Keys(ctx context.Context) ([]KeyInfo, error) {
+	all, err := m.st.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: list: %w", err)
+	}
+	now := m.opts.Now()
+	out := make([]KeyInfo, 0, len(all))
+	for i, k := range all {
+		ki := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt}
+		succ := successorActiveAt(all, i, now)
+		switch {
+		case k.ActiveAt.After(now):
+			ki.State = "pending"
+		case succ.IsZero():
+			ki.State = "active"
+		case m.published(all, i, now):
+			ki.State = "retiring"
+			ki.RetiresAt = succ.Add(m.opts.MaxTokenTTL + leeway)
+		default:
+			ki.State = "expired"
+		}
+		out = append(out, ki)
+	}
+	return out, nil
+}
+
+// Collect deletes keys that are no longer published; never the active or
+// a pending one. It returns how many it deleted.
+func (m *Manager) Collect(ctx context.Context) (int, error) {
+	all, err := m.st.ListSigningKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("keys: list: %w", err)
+	}
+	now := m.opts.Now()
+	n := 0
+	for i, k := range all {
+		if m.published(all, i, now) {
+			continue
+		}
+		if err := m.st.DeleteSigningKey(ctx, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return n, fmt.Errorf("keys: delete %s: %w", k.ID, err)
+		}
+		n++
+	}
+	if n > 0 {
+		return n, m.reload(ctx)
+	}
+	return 0, nil
+}
