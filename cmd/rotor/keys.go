@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"time"
-
 	"github.com/spf13/cobra"
 
-	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/keys"
 )
 
 func (a *app) keysCmd() *cobra.Command {
@@ -22,42 +20,8 @@ signed has expired. "rotor serve" rotates on schedule (key_rotation).`,
 	return c
 }
 
-// keyView is a signing key as `keys list --json` shows it: its public
-// facts only.
-type keyView struct {
-	ID        string `json:"kid"`
-	Algorithm string `json:"algorithm"`
-	CreatedAt string `json:"created_at"`
-	ActiveAt  string `json:"active_at"`
-	// Status is "next" (published, not signing yet), "current" (signing)
-	// or "retired" (published for tokens it signed, no longer signing).
-	Status string `json:"status"`
-}
-
-// viewKeys describes keys (oldest ActiveAt first, as the store lists
-// them) at now.
-func viewKeys(ks []store.SigningKey, now time.Time) []keyView {
-	current := -1
-	for i, k := range ks {
-		if !k.ActiveAt.After(now) {
-			current = i
-		}
-	}
-	views := make([]keyView, len(ks))
-	for i, k := range ks {
-		st := "retired"
-		switch {
-		case i == current:
-			st = "current"
-		case k.ActiveAt.After(now):
-			st = "next"
-		}
-		views[i] = keyView{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: timeText(k.CreatedAt), ActiveAt: timeText(k.ActiveAt), Status: st}
-	}
-	return views
-}
-
-func (a *app) printKeys(views []keyView, asJSON bool) error {
+// printKeys shows keys with the state the key manager gives them.
+func (a *app) printKeys(views []keys.KeyInfo, asJSON bool) error {
 	if asJSON {
 		return a.printJSON(views)
 	}
@@ -66,9 +30,13 @@ func (a *app) printKeys(views []keyView, asJSON bool) error {
 		return nil
 	}
 	w := a.table()
-	fmt.Fprintln(w, "KID\tALGORITHM\tSTATUS\tCREATED\tSIGNS FROM")
+	fmt.Fprintln(w, "KID\tALGORITHM\tSTATE\tCREATED\tSIGNS FROM\tPUBLISHED UNTIL")
 	for _, v := range views {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Algorithm, v.Status, v.CreatedAt, v.ActiveAt)
+		until := "-"
+		if !v.RetiresAt.IsZero() {
+			until = timeText(v.RetiresAt)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Algorithm, v.State, timeText(v.CreatedAt), timeText(v.ActiveAt), until)
 	}
 	return w.Flush()
 }
@@ -101,11 +69,10 @@ stays published until its last token has expired.`,
 			if _, err := km.Rotate(cmd.Context()); err != nil {
 				return fmt.Errorf("rotate the signing key: %w", err)
 			}
-			ks, err := e.st.ListSigningKeys(cmd.Context())
+			views, err := km.Keys(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("list signing keys: %w", err)
 			}
-			views := viewKeys(ks, a.now())
 			if !asJSON {
 				fmt.Fprintf(a.stdout, "Created a new %s signing key; it signs from %s.\n\n", e.cfg.KeyAlgorithm,
 					timeText(a.now().Add(e.cfg.KeyPrepublish)))
@@ -132,11 +99,16 @@ func (a *app) keysListCmd() *cobra.Command {
 				return err
 			}
 			defer e.close()
-			ks, err := e.st.ListSigningKeys(cmd.Context())
+			// Listing needs no master key: nothing is decrypted.
+			km, err := a.keyManager(cmd.Context(), e.cfg, e.st, nil)
+			if err != nil {
+				return err
+			}
+			views, err := km.Keys(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("list signing keys: %w", err)
 			}
-			return a.printKeys(viewKeys(ks, a.now()), asJSON)
+			return a.printKeys(views, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the keys as a JSON array")

@@ -3,26 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/keys"
 )
-
-func TestViewKeys(t *testing.T) {
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	ks := []store.SigningKey{
-		{ID: "old", Algorithm: "ES256", ActiveAt: now.Add(-60 * 24 * time.Hour)},
-		{ID: "cur", Algorithm: "ES256", ActiveAt: now.Add(-24 * time.Hour)},
-		{ID: "new", Algorithm: "EdDSA", ActiveAt: now.Add(5 * time.Minute)},
-	}
-	var got []string
-	for _, v := range viewKeys(ks, now) {
-		got = append(got, v.ID+"="+v.Status)
-	}
-	if s := strings.Join(got, " "); s != "old=retired cur=current new=next" {
-		t.Fatalf("statuses %s", s)
-	}
-}
 
 func TestKeysRotateAndList(t *testing.T) {
 	h := newHarness(t)
@@ -34,14 +17,14 @@ func TestKeysRotateAndList(t *testing.T) {
 		t.Fatalf("keys rotate said:\n%s", out)
 	}
 	h.ok("keys", "rotate")
-	views := decode[[]keyView](t, h.ok("keys", "list", "--json"))
+	views := decode[[]keys.KeyInfo](t, h.ok("keys", "list", "--json"))
 	if len(views) < 2 {
 		t.Fatalf("keys list --json after two rotations: %+v", views)
 	}
 	algs := map[string]bool{}
 	for _, v := range views {
 		algs[v.Algorithm] = true
-		if v.ID == "" || v.Status == "" {
+		if v.ID == "" || v.State == "" {
 			t.Fatalf("incomplete key %+v", v)
 		}
 	}
