@@ -39,7 +39,7 @@ type fixture struct {
 
 func dur(d time.Duration) *time.Duration { return &d }
 
-func newFixture(t *testing.T, st store.Store, grace time.Duration, mutate ...func(*family.Config)) *fixture {
+func newFixture(t testing.TB, st store.Store, grace time.Duration, mutate ...func(*family.Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := secret.Derive(secret.NewMasterKey())
@@ -63,7 +63,7 @@ func newFixture(t *testing.T, st store.Store, grace time.Duration, mutate ...fun
 	return &fixture{st: st, svc: family.New(st, keys, cfg, clk.Now, nil), keys: keys, clock: clk, client: c, user: u}
 }
 
-func (fx *fixture) create(t *testing.T, scopes ...string) *family.Grant {
+func (fx *fixture) create(t testing.TB, scopes ...string) *family.Grant {
 	t.Helper()
 	if scopes == nil {
 		scopes = []string{"read", "write"}

@@ -119,3 +119,34 @@ func FuzzParseRefresh(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkMintRefresh(b *testing.B) {
+	k := testKeys(b)
+	fid := NewFamilyID()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.MintRefresh(fid, 7); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseRefresh(b *testing.B) {
+	k := testKeys(b)
+	tok, _ := k.MintRefresh(NewFamilyID(), 7)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.ParseRefresh(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	k := testKeys(b)
+	tok, _ := k.MintRefresh(NewFamilyID(), 7)
+	b.ReportAllocs()
+	for b.Loop() {
+		k.Hash(tok)
+	}
+}
