@@ -13,7 +13,15 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/postgres"
+	"github.com/rotor-auth/rotor/internal/store/storetest"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
 )
+
+// The shared conformance suite, concurrency included, each test on a
+// fresh schema.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return testdb.Postgres(t) })
+}
 
 // openReplica opens one more handle on the schema of dsn, as another
 // replica of the server would.
@@ -31,7 +39,7 @@ func openReplica(t *testing.T, dsn string) *postgres.DB {
 // once, as replicas starting together do.
 func replicas(t *testing.T, n int) []*postgres.DB {
 	t.Helper()
-	dsn := pgDSN(t)
+	dsn := testdb.PostgresDSN(t)
 	dbs := make([]*postgres.DB, n)
 	for i := range dbs {
 		dbs[i] = openReplica(t, dsn)
@@ -310,7 +318,7 @@ func TestConflictKeepsTxUsable(t *testing.T) {
 // pgx passes search_path through to the server: the handle works in its
 // own schema, not in public.
 func TestSearchPathIsolatesSchema(t *testing.T) {
-	dsn := pgDSN(t)
+	dsn := testdb.PostgresDSN(t)
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
