@@ -170,8 +170,27 @@ access_token_issued.`,
 	return cmd
 }
 
-// followEvents polls for events after the given id until ctx is done.
+// followWindow is how many ids behind the newest printed one each poll
+// re-reads. Event ids are assigned at insert but become visible at commit,
+// so on PostgreSQL a transaction holding id 41 may commit after one holding
+// id 42; paging strictly after the last printed id would skip it.
+const followWindow = 512
+
+// followEvents polls for events after the given id until ctx is done,
+// printing each event once.
 func (a *app) followEvents(ctx context.Context, st store.Store, filter store.EventFilter, after int64, print func([]store.Event) error) error {
+	// What is visible now in the window was shown by the first listing
+	// or deliberately left out (older than -n): mark it seen.
+	seen := map[int64]bool{}
+	f := filter
+	f.AfterID = max(0, after-followWindow)
+	evs, err := st.ListEvents(ctx, f)
+	if err != nil {
+		return fmt.Errorf("read the audit trail: %w", err)
+	}
+	for _, e := range evs {
+		seen[e.ID] = true
+	}
 	t := time.NewTicker(a.followInterval)
 	defer t.Stop()
 	for {
@@ -180,9 +199,10 @@ func (a *app) followEvents(ctx context.Context, st store.Store, filter store.Eve
 			return nil
 		case <-t.C:
 		}
+		cursor := max(0, after-followWindow)
 		for {
 			f := filter
-			f.AfterID, f.Limit = after, 1000
+			f.AfterID, f.Limit = cursor, 1000
 			evs, err := st.ListEvents(ctx, f)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -190,15 +210,27 @@ func (a *app) followEvents(ctx context.Context, st store.Store, filter store.Eve
 				}
 				return fmt.Errorf("read the audit trail: %w", err)
 			}
-			if err := print(evs); err != nil {
+			var fresh []store.Event
+			for _, e := range evs {
+				if !seen[e.ID] {
+					fresh = append(fresh, e)
+					seen[e.ID] = true
+				}
+			}
+			if err := print(fresh); err != nil {
 				return err
 			}
-			if len(evs) == 0 {
-				break
+			for _, e := range fresh {
+				after = max(after, e.ID)
 			}
-			after = evs[len(evs)-1].ID
 			if len(evs) < f.Limit {
 				break
+			}
+			cursor = evs[len(evs)-1].ID
+		}
+		for id := range seen {
+			if id <= after-followWindow {
+				delete(seen, id)
 			}
 		}
 	}

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
 )
 
 func TestAuditTail(t *testing.T) {
@@ -94,5 +96,62 @@ func TestAuditTailFollow(t *testing.T) {
 		if ev := decode[eventView](t, l); ev.Type != "wanted" {
 			t.Fatalf("followed %+v", ev)
 		}
+	}
+}
+
+// TestAuditTailFollowLateCommit: on PostgreSQL an event's id is taken at
+// insert and seen at commit, so an event may appear after one with a
+// higher id. --follow must still print it, once.
+func TestAuditTailFollowLateCommit(t *testing.T) {
+	h := newHarness(t)
+	h.env["ROTOR_DATABASE_URL"] = testdb.PostgresDSN(t)
+	h.env["ROTOR_MASTER_KEY"] = secret.EncodeMasterKey(secret.NewMasterKey())
+	h.ok("migrate")
+	st := h.store()
+	ctx := context.Background()
+
+	var out, errb syncBuffer
+	a := h.app("", &out, &errb)
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() { done <- a.execute(fctx, []string{"audit", "tail", "--follow", "--json"}) }()
+	time.Sleep(100 * time.Millisecond)
+	waitLines := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(out.String(), "\n") < n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	inserted, release := make(chan struct{}), make(chan struct{})
+	txDone := make(chan error)
+	go func() {
+		txDone <- st.Tx(ctx, func(tx store.Tx) error {
+			if err := tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "late"}); err != nil {
+				return err
+			}
+			close(inserted)
+			<-release
+			return nil
+		})
+	}()
+	<-inserted
+	if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "early"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLines(1)
+	close(release)
+	if err := <-txDone; err != nil {
+		t.Fatal(err)
+	}
+	waitLines(2)
+	time.Sleep(300 * time.Millisecond) // a few more polls: nothing printed twice
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || decode[eventView](t, lines[0]).Type != "early" || decode[eventView](t, lines[1]).Type != "late" {
+		t.Fatalf("followed:\n%s\nwant early, then the late commit, once each", out.String())
 	}
 }
