@@ -22,26 +22,18 @@ const maxTokenLen = 8 << 10
 // introspect any token; public clients may not. An unknown, expired,
 // revoked or deny-listed token is {"active": false} and nothing more.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	c, err := s.authenticate(r, f)
-	if err != nil {
-		s.writeErr(w, r, err)
+	c, tok, ok := s.tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	if c.Public {
 		s.writeErr(w, r, oauth.InvalidClient("public clients may not introspect tokens"))
 		return
 	}
-	tok := f.Get("token")
-	if tok == "" {
-		oauth.WriteError(w, oauth.InvalidRequest("token is required"))
-		return
-	}
-	var resp *oauth.Introspection
+	var (
+		resp *oauth.Introspection
+		err  error
+	)
 	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
 		resp, err = s.introspectRefresh(r.Context(), tok)
 	} else {
@@ -52,6 +44,26 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oauth.WriteJSON(w, resp)
+}
+
+// tokenRequest does what introspection and revocation share: parse the
+// form, authenticate the client, and read the token parameter. When ok is
+// false the error answer has been written.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (c *store.Client, tok string, ok bool) {
+	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
+	if err == nil {
+		c, err = s.authenticate(r, f)
+	}
+	if err == nil {
+		if tok = f.Get("token"); tok == "" {
+			err = oauth.InvalidRequest("token is required")
+		}
+	}
+	if err != nil {
+		s.writeErr(w, r, err)
+		return nil, "", false
+	}
+	return c, tok, true
 }
 
 var inactive = &oauth.Introspection{Active: false}
@@ -132,22 +144,12 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 // know is answered 200 like a revoked one (§2.2), and a token issued to
 // another client is refused.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	c, err := s.authenticate(r, f)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	tok := f.Get("token")
-	if tok == "" {
-		oauth.WriteError(w, oauth.InvalidRequest("token is required"))
+	c, tok, ok := s.tokenRequest(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
+	var err error
 	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
 		err = s.families.RevokeToken(ctx, c, tok, meta(r))
 		var fe *family.Error
