@@ -342,20 +342,11 @@ func (a *app) clientListCmd() *cobra.Command {
 			for i := range clients {
 				views[i] = viewClient(&clients[i])
 			}
-			if asJSON {
-				return a.printJSON(views)
-			}
-			if len(views) == 0 {
-				fmt.Fprintln(a.stdout, "No clients yet. Create one with: rotor client create --help")
-				return nil
-			}
-			w := a.table()
-			fmt.Fprintln(w, "ID\tTYPE\tGRANT TYPES\tSCOPES\tSTATUS\tCREATED")
-			for _, v := range views {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Type, strings.Join(v.GrantTypes, ","),
-					orDash(strings.Join(v.Scopes, " ")), status(v.Disabled), v.CreatedAt)
-			}
-			return w.Flush()
+			return printList(a, views, asJSON, "No clients yet. Create one with: rotor client create --help",
+				"ID\tTYPE\tGRANT TYPES\tSCOPES\tSTATUS\tCREATED", func(v clientView) string {
+					return strings.Join([]string{v.ID, v.Type, strings.Join(v.GrantTypes, ","),
+						orDash(strings.Join(v.Scopes, " ")), status(v.Disabled), v.CreatedAt}, "\t")
+				})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the clients as a JSON array")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"github.com/spf13/cobra"
+	"strings"
 
 	"github.com/rotor-auth/rotor/internal/keys"
 )
@@ -22,23 +23,10 @@ signed has expired. "rotor serve" rotates on schedule (key_rotation).`,
 
 // printKeys shows keys with the state the key manager gives them.
 func (a *app) printKeys(views []keys.KeyInfo, asJSON bool) error {
-	if asJSON {
-		return a.printJSON(views)
-	}
-	if len(views) == 0 {
-		fmt.Fprintln(a.stdout, `No signing keys yet: "rotor serve" or "rotor keys rotate" creates one.`)
-		return nil
-	}
-	w := a.table()
-	fmt.Fprintln(w, "KID\tALGORITHM\tSTATE\tCREATED\tSIGNS FROM\tPUBLISHED UNTIL")
-	for _, v := range views {
-		until := "-"
-		if !v.RetiresAt.IsZero() {
-			until = timeText(v.RetiresAt)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Algorithm, v.State, timeText(v.CreatedAt), timeText(v.ActiveAt), until)
-	}
-	return w.Flush()
+	return printList(a, views, asJSON, `No signing keys yet: "rotor serve" or "rotor keys rotate" creates one.`,
+		"KID\tALGORITHM\tSTATE\tCREATED\tSIGNS FROM\tPUBLISHED UNTIL", func(v keys.KeyInfo) string {
+			return strings.Join([]string{v.ID, v.Algorithm, v.State, timeText(v.CreatedAt), timeText(v.ActiveAt), timeText(v.RetiresAt)}, "\t")
+		})
 }
 
 func (a *app) keysRotateCmd() *cobra.Command {

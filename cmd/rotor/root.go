@@ -272,6 +272,28 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// printList prints rows as a JSON array for scripts, or for people as a
+// table under header, one line (tab-separated cells) per row, or the empty
+// message when there are none.
+func printList[V any](a *app, rows []V, asJSON bool, empty, header string, line func(V) string) error {
+	if asJSON {
+		if rows == nil {
+			rows = []V{} // "[]", not "null"
+		}
+		return a.printJSON(rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(a.stdout, empty)
+		return nil
+	}
+	w := a.table()
+	fmt.Fprintln(w, header)
+	for _, row := range rows {
+		fmt.Fprintln(w, line(row))
+	}
+	return w.Flush()
+}
+
 // table returns a tab writer for aligned columns; call Flush when done.
 func (a *app) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)

@@ -266,19 +266,10 @@ func (a *app) userListCmd() *cobra.Command {
 			for i := range users {
 				views[i] = viewUser(&users[i])
 			}
-			if asJSON {
-				return a.printJSON(views)
-			}
-			if len(views) == 0 {
-				fmt.Fprintln(a.stdout, "No users yet. Create one with: rotor user create --username NAME --password-stdin")
-				return nil
-			}
-			w := a.table()
-			fmt.Fprintln(w, "USERNAME\tID\tSTATUS\tTOKENS VALID AFTER\tCREATED")
-			for _, v := range views {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.Username, v.ID, status(v.Disabled), orDash(v.TokensValidAfter), v.CreatedAt)
-			}
-			return w.Flush()
+			return printList(a, views, asJSON, "No users yet. Create one with: rotor user create --username NAME --password-stdin",
+				"USERNAME\tID\tSTATUS\tTOKENS VALID AFTER\tCREATED", func(v userView) string {
+					return strings.Join([]string{v.Username, v.ID, status(v.Disabled), orDash(v.TokensValidAfter), v.CreatedAt}, "\t")
+				})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the users as a JSON array")
