@@ -24,7 +24,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 	// addClient made it public for lack of a keyed-hash secret; make it
 	// confidential with its argon2id hash.
 	chosen.Public = false
-	if err := r.st.UpdateClient(b.Context(), &chosen); err != nil {
+	if err := r.Store.UpdateClient(b.Context(), &chosen); err != nil {
 		b.Fatal(err)
 	}
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
@@ -36,7 +36,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth(c.id, c.secret)
 				w := httptest.NewRecorder()
-				r.srv.ServeHTTP(w, req)
+				r.Server.ServeHTTP(w, req)
 				if w.Code != http.StatusOK {
 					b.Fatalf("%d %s", w.Code, w.Body)
 				}

@@ -100,7 +100,7 @@ func e2e(t *testing.T, r *rig) *tokenSet {
 	defer api.Close()
 
 	conf := &oauth2.Config{ClientID: "cli", ClientSecret: svcSecret, Scopes: []string{"read"},
-		Endpoint: oauth2.Endpoint{TokenURL: r.url + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+		Endpoint: oauth2.Endpoint{TokenURL: r.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
 	first, err := conf.PasswordCredentialsToken(ctx, "alice", "correct horse")
 	if err != nil {
 		t.Fatalf("password grant: %v", err)
@@ -169,8 +169,8 @@ func TestEndToEndOAuth2ClientLogsAndDump(t *testing.T) {
 		r := newRig(t, db, nil)
 		seen := e2e(t, r)
 		checkLogs(t, r, seen)
-		checkAudit(t, r.st, seen)
-		r.ts.Close()
+		checkAudit(t, r.Store, seen)
+		r.HTTP.Close()
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +195,7 @@ func TestEndToEndOAuth2ClientLogsAndDump(t *testing.T) {
 		r := newRig(t, st, nil)
 		seen := e2e(t, r)
 		checkLogs(t, r, seen)
-		checkAudit(t, r.st, seen)
+		checkAudit(t, r.Store, seen)
 		dump := dumpPostgres(t, dsn)
 		if !bytes.Contains(dump, []byte("alice")) {
 			t.Fatal("the dump does not look like a dump of this database")
@@ -208,7 +208,7 @@ func TestEndToEndOAuth2ClientLogsAndDump(t *testing.T) {
 
 func checkLogs(t *testing.T, r *rig, seen *tokenSet) {
 	t.Helper()
-	logs := r.logs.String()
+	logs := r.Logs.String()
 	if !strings.Contains(logs, "reuse detected") {
 		t.Fatalf("the logs do not record the replay; captured: %q", logs)
 	}

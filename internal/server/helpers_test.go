@@ -1,114 +1,37 @@
 package server_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/rotor-auth/rotor/internal/family"
-	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
-	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/testrig"
 )
 
-// syncBuffer collects the server's logs from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // rig is a real Rotor on loopback over a real store.
-type rig struct {
-	st      store.Store
-	secrets *secret.Keys
-	ts      *httptest.Server
-	url     string
-	logs    *syncBuffer
-	srv     *server.Server
-}
+type rig struct{ *testrig.Rig }
 
-type rigOption func(*server.Options)
+type rigOption = testrig.Option
 
 // newRig starts a server over st. Several rigs may share one store and
 // master key, as replicas share one PostgreSQL.
 func newRig(t testing.TB, st store.Store, secrets *secret.Keys, opts ...rigOption) *rig {
 	t.Helper()
-	if secrets == nil {
-		var err error
-		if secrets, err = secret.Derive(secret.NewMasterKey()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + ts.Listener.Addr().String()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	km := keys.NewManager(st, secrets, keys.Options{MaxTokenTTL: 10 * time.Minute})
-	if err := km.EnsureCurrent(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	o := server.Options{Issuer: issuer, Store: st, Secrets: secrets, Signer: km, Family: family.DefaultConfig(), Log: log}
-	for _, f := range opts {
-		f(&o)
-	}
-	srv, err := server.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return &rig{st: st, secrets: secrets, ts: ts, url: issuer, logs: logs, srv: srv}
+	return &rig{testrig.Start(t, st, secrets, opts...)}
 }
 
-func dur(d time.Duration) *time.Duration { return &d }
+var dur = testrig.Dur
 
 // addClient registers a client; secret "" makes it public.
-func (r *rig) addClient(t testing.TB, c store.Client, sec string) {
-	t.Helper()
-	if sec != "" {
-		c.SecretHash = r.secrets.Hash(sec)
-	} else {
-		c.Public = true
-	}
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt, c.UpdatedAt = time.Now(), time.Now()
-	}
-	if err := r.st.CreateClient(context.Background(), &c); err != nil {
-		t.Fatal(err)
-	}
-}
+func (r *rig) addClient(t testing.TB, c store.Client, sec string) { r.AddClient(t, c, sec) }
 
 func (r *rig) addUser(t testing.TB, username, password string) *store.User {
-	t.Helper()
-	u := &store.User{ID: secret.NewID(), Username: username, PasswordPHC: secret.HashPassword(password),
-		CreatedAt: time.Now().Add(-time.Minute), UpdatedAt: time.Now()}
-	if err := r.st.CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return r.AddUser(t, username, password)
 }
 
 // response is a decoded token-endpoint answer.
@@ -128,7 +51,7 @@ func (r *rig) post(t testing.TB, path string, form url.Values, auth ...string) r
 
 func (r *rig) postRaw(t testing.TB, path, contentType, body string, auth ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.url+path, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, r.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +59,7 @@ func (r *rig) postRaw(t testing.TB, path, contentType, body string, auth ...stri
 	if len(auth) == 2 {
 		req.SetBasicAuth(url.QueryEscape(auth[0]), url.QueryEscape(auth[1]))
 	}
-	resp, err := r.ts.Client().Do(req)
+	resp, err := r.HTTP.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

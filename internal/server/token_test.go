@@ -74,12 +74,12 @@ func TestTokenEndpointProtocol(t *testing.T) {
 		{"unknown user", "application/x-www-form-urlencoded", "grant_type=password&username=bob&password=x", basic("svc", svcSecret), 400, "invalid_grant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, r.url+"/oauth2/token", strings.NewReader(tc.body))
+			req, _ := http.NewRequest(http.MethodPost, r.URL+"/oauth2/token", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.contentType)
 			if tc.authz != "" {
 				req.Header.Set("Authorization", tc.authz)
 			}
-			resp, err := r.ts.Client().Do(req)
+			resp, err := r.HTTP.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestTokenEndpointProtocol(t *testing.T) {
 		}
 	})
 	t.Run("GET is refused", func(t *testing.T) {
-		resp, err := r.ts.Client().Get(r.url + "/oauth2/token")
+		resp, err := r.HTTP.Client().Get(r.URL + "/oauth2/token")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func TestAccessTokenClaims(t *testing.T) {
 			t.Errorf("claim %q missing from %v", k, c)
 		}
 	}
-	if c["iss"] != r.url || c["client_id"] != "svc" || c["scope"] != "read write" {
+	if c["iss"] != r.URL || c["client_id"] != "svc" || c["scope"] != "read write" {
 		t.Fatalf("claims %v", c)
 	}
 	if aud, _ := c["aud"].([]any); len(aud) != 1 || aud[0] != "https://api.example" {
@@ -171,7 +171,7 @@ func TestAccessTokenClaims(t *testing.T) {
 	spa := r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "client_id": {"spa"},
 		"username": {"alice"}, "password": {"correct horse"}})
 	expectOK(t, spa)
-	if aud, _ := claims(t, spa.str("access_token"))["aud"].([]any); len(aud) != 1 || aud[0] != r.url {
+	if aud, _ := claims(t, spa.str("access_token"))["aud"].([]any); len(aud) != 1 || aud[0] != r.URL {
 		t.Fatalf("aud %v, want the issuer", aud)
 	}
 }
@@ -278,7 +278,7 @@ func TestConcurrentRefreshOverHTTP(t *testing.T) {
 			dsn := testdb.PostgresDSN(t)
 			st1, st2 := openPostgres(t, dsn), openPostgres(t, dsn)
 			a := newRig(t, st1, nil)
-			b := newRig(t, st2, a.secrets)
+			b := newRig(t, st2, a.Secrets)
 			standard(t, a, grace)
 			run(t, []*rig{a, b}, grace)
 		})
@@ -339,21 +339,21 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 
 func TestMetadataAndJWKS(t *testing.T) {
 	r := newRig(t, testdb.SQLite(t), nil)
-	resp, err := r.ts.Client().Get(r.url + "/.well-known/oauth-authorization-server")
+	resp, err := r.HTTP.Client().Get(r.URL + "/.well-known/oauth-authorization-server")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var md map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&md)
 	resp.Body.Close()
-	if md["issuer"] != r.url || md["token_endpoint"] != r.url+"/oauth2/token" {
+	if md["issuer"] != r.URL || md["token_endpoint"] != r.URL+"/oauth2/token" {
 		t.Fatalf("metadata %v", md)
 	}
 	gts, _ := md["grant_types_supported"].([]any)
 	if len(gts) != 3 {
 		t.Fatalf("grant_types_supported %v advertises what does not work", gts)
 	}
-	resp, err = r.ts.Client().Get(md["jwks_uri"].(string))
+	resp, err = r.HTTP.Client().Get(md["jwks_uri"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
