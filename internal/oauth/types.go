@@ -59,4 +59,7 @@ type Metadata struct {
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// DenyListEndpoint is Rotor's own: the revoked families and access
+	// tokens, for resource servers that poll rather than introspect.
+	DenyListEndpoint string `json:"rotor_denylist_endpoint,omitempty"`
 }

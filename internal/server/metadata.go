@@ -17,6 +17,7 @@ func (s *Server) metadata() oauth.Metadata {
 		JWKSURI:                                   iss + "/.well-known/jwks.json",
 		RevocationEndpoint:                        iss + "/oauth2/revoke",
 		IntrospectionEndpoint:                     iss + "/oauth2/introspect",
+		DenyListEndpoint:                          iss + "/oauth2/denylist",
 		ResponseTypesSupported:                    []string{},
 		GrantTypesSupported:                       []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword},
 		TokenEndpointAuthMethodsSupported:         auth,

@@ -109,6 +109,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	m.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
 	m.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	m.HandleFunc("GET /oauth2/denylist", s.handleDenyList)
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /readyz", s.handleReady)
 	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {

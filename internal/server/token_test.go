@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -327,6 +328,28 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 			t.Fatal("revoked family's access token still active")
 		}
 		expectError(t, refresh(t, r, g2.str("refresh_token")), 400, "invalid_grant")
+
+		// The deny-list carries both revocations, for confidential
+		// clients only.
+		dl := denyList(t, r, "api", "api-secret")
+		if dl.Status != 200 || dl.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("deny-list: %d %s", dl.Status, dl.Raw)
+		}
+		sids, _ := dl.Body["sid"].(map[string]any)
+		jtis, _ := dl.Body["jti"].(map[string]any)
+		sid, jti := claims(t, g2.str("access_token"))["sid"].(string), claims(t, at)["jti"].(string)
+		if exp, _ := sids[sid].(float64); exp < float64(time.Now().Unix()) {
+			t.Fatalf("deny-list lacks the revoked family %s: %s", sid, dl.Raw)
+		}
+		if exp, _ := jtis[jti].(float64); exp < float64(time.Now().Unix()) {
+			t.Fatalf("deny-list lacks the revoked access token %s: %s", jti, dl.Raw)
+		}
+		if strings.Contains(dl.Raw, at) || strings.Contains(dl.Raw, "rt_") {
+			t.Fatal("the deny-list holds a token")
+		}
+		expectError(t, denyList(t, r, "spa", ""), 401, "invalid_client")
+		expectError(t, denyList(t, r, "api", "wrong"), 401, "invalid_client")
+
 		// Unknown tokens: 200.
 		expectOK(t, r.post(t, "/oauth2/revoke", url.Values{"token": {"rt_unknown"}}, "svc", svcSecret))
 		// A token issued to another client: refused, nothing revoked.
@@ -335,6 +358,24 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		expectError(t, other, 400, "unauthorized_client")
 		expectOK(t, refresh(t, r, g3.str("refresh_token")))
 	})
+}
+
+func denyList(t *testing.T, r *rig, id, sec string) response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, r.URL+"/oauth2/denylist", nil)
+	req.SetBasicAuth(id, sec)
+	resp, err := r.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := response{Status: resp.StatusCode, Header: resp.Header}
+	raw, _ := io.ReadAll(resp.Body)
+	out.Raw = string(raw)
+	if err := json.Unmarshal(raw, &out.Body); err != nil {
+		t.Fatalf("deny-list answer is not JSON: %q", raw)
+	}
+	return out
 }
 
 func TestMetadataAndJWKS(t *testing.T) {

@@ -132,6 +132,10 @@ type Queries interface {
 	Deny(ctx context.Context, d Denial) error
 	// Denied reports whether any of keys has an entry expiring after now.
 	Denied(ctx context.Context, keys []string, now time.Time) (bool, error)
+	// ListDenials returns at most limit entries that hold after now and
+	// whose key sorts after afterKey, in key order, so a large list is
+	// read page by page.
+	ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]Denial, error)
 	// DeleteExpiredDenials deletes at most limit entries expired at now.
 	DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error)
 

@@ -377,6 +377,32 @@ func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (boo
 	return denied, nil
 }
 
+// ListDenials returns a page of the entries that hold after now.
+func (q *queries) ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]store.Denial, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := q.q.Query(ctx, `SELECT key, expires_at FROM denylist
+		WHERE expires_at > $1 AND key > $2 ORDER BY key LIMIT $3`, now, afterKey, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Denial
+	for rows.Next() {
+		var (
+			d   store.Denial
+			exp *time.Time
+		)
+		if err := rows.Scan(&d.Key, &exp); err != nil {
+			return nil, mapErr(err)
+		}
+		d.ExpiresAt = timeOut(exp)
+		out = append(out, d)
+	}
+	return out, mapErr(rows.Err())
+}
+
 // DeleteExpiredDenials deletes at most limit entries expired at now (whose
 // expiry is at or before it), and returns how many it deleted.
 func (q *queries) DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error) {

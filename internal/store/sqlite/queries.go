@@ -305,6 +305,29 @@ func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (boo
 	return n > 0, mapErr(err)
 }
 
+// ListDenials returns a page of the entries that hold after now.
+func (q *queries) ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]store.Denial, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT key, expires_at FROM denylist
+		WHERE expires_at > ? AND key > ? ORDER BY key LIMIT ?`, timeIn(now), afterKey, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Denial
+	for rows.Next() {
+		var (
+			d   store.Denial
+			exp sql.NullInt64
+		)
+		if err := rows.Scan(&d.Key, &exp); err != nil {
+			return nil, mapErr(err)
+		}
+		d.ExpiresAt = timeOut(exp)
+		out = append(out, d)
+	}
+	return out, mapErr(rows.Err())
+}
+
 // DeleteExpiredDenials deletes at most limit expired entries.
 func (q *queries) DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error) {
 	return rowCount(q.w.ExecContext(ctx, `DELETE FROM denylist WHERE key IN (

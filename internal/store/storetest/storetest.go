@@ -390,6 +390,23 @@ func testDenyList(t *testing.T, st store.Store) {
 			t.Fatalf("Denied(%v, %v) = %v", tc.keys, tc.now, got)
 		}
 	}
+	check(t, st.Deny(ctx, store.Denial{Key: "jti:c", ExpiresAt: at(3 * time.Hour)}))
+	var keys []string
+	for after := ""; ; {
+		page, err := st.ListDenials(ctx, at(90*time.Minute), after, 1)
+		check(t, err)
+		if len(page) == 0 {
+			break
+		}
+		if !page[0].ExpiresAt.Equal(map[string]time.Time{"sid:b": at(2 * time.Hour), "jti:c": at(3 * time.Hour)}[page[0].Key]) {
+			t.Fatalf("ListDenials: %s expires at %v", page[0].Key, page[0].ExpiresAt)
+		}
+		keys = append(keys, page[0].Key)
+		after = page[0].Key
+	}
+	if want := []string{"jti:c", "sid:b"}; !slices.Equal(keys, want) {
+		t.Fatalf("ListDenials paged through %v, want %v (jti:a has expired)", keys, want)
+	}
 	n, err := st.DeleteExpiredDenials(ctx, at(90*time.Minute), 10)
 	check(t, err)
 	if n != 1 {
