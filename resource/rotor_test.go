@@ -1,0 +1,324 @@
+package resource_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
+	"github.com/rotor-auth/rotor/internal/testrig"
+	"github.com/rotor-auth/rotor/resource"
+)
+
+// These tests run the verifier against a real Rotor on loopback: real
+// tokens from its token endpoint, its metadata and JWKS, its
+// introspection and deny-list.
+
+const (
+	apiAudience = "https://orders.example.test"
+	callerID    = "orders-client"
+	secret      = "s3cret-for-tests"
+	// apiID is the resource server's own confidential client, for
+	// introspection and the deny-list.
+	apiID     = "orders-api"
+	apiSecret = "api-s3cret"
+)
+
+// rotor is a real Rotor with a machine client, a user-facing client, a
+// user, and the API's own client registered.
+func rotor(t testing.TB) *testrig.Rig {
+	t.Helper()
+	r := testrig.Start(t, testdb.SQLite(t), nil)
+	r.AddClient(t, store.Client{ID: callerID, GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"orders:read", "orders:write"}, Audiences: []string{apiAudience, "https://other.example.test"}}, secret)
+	r.AddClient(t, store.Client{ID: "app", GrantTypes: []string{"password", "refresh_token"},
+		Scopes: []string{"orders:read"}, Audiences: []string{apiAudience}}, secret)
+	r.AddClient(t, store.Client{ID: apiID, GrantTypes: []string{"client_credentials"}}, apiSecret)
+	r.AddUser(t, "alice", "correct horse battery staple")
+	return r
+}
+
+// tokenResponse is the token endpoint's answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+}
+
+// post sends a form to the rig with HTTP Basic credentials of client id.
+func post(t testing.TB, r *testrig.Rig, path, id string, form url.Values) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := r.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func token(t testing.TB, r *testrig.Rig, id string, form url.Values) tokenResponse {
+	t.Helper()
+	status, body := post(t, r, "/oauth2/token", id, form)
+	if status != http.StatusOK {
+		t.Fatalf("token endpoint: %d %s", status, body)
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// machineToken is a client_credentials access token with scope.
+func machineToken(t testing.TB, r *testrig.Rig, scope string) string {
+	t.Helper()
+	return token(t, r, callerID, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}, "resource": {apiAudience}}).AccessToken
+}
+
+// userTokens are an access and a refresh token of alice's session.
+func userTokens(t testing.TB, r *testrig.Rig) tokenResponse {
+	t.Helper()
+	return token(t, r, "app", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"correct horse battery staple"}})
+}
+
+func revoke(t testing.TB, r *testrig.Rig, id, tok string) {
+	t.Helper()
+	if status, body := post(t, r, "/oauth2/revoke", id, url.Values{"token": {tok}}); status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+}
+
+func verifierFor(t testing.TB, r *testrig.Rig, cfg resource.Config) *resource.Verifier {
+	t.Helper()
+	cfg.Issuer, cfg.Audience = r.URL, apiAudience
+	v, err := resource.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	return v
+}
+
+func TestRotorTokenVerifies(t *testing.T) {
+	r := rotor(t)
+	v := verifierFor(t, r, resource.Config{RequiredScopes: []string{"orders:read"}})
+	tok := machineToken(t, r, "orders:read orders:write")
+	before := time.Now()
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != r.URL || c.Subject != callerID || c.ClientID != callerID || c.ID == "" ||
+		len(c.Audience) != 1 || c.Audience[0] != apiAudience || c.Scope != "orders:read orders:write" ||
+		c.SessionID != "" || c.KeyThumbprint != "" {
+		t.Fatalf("claims = %+v", c)
+	}
+	if d := c.ExpiresAt.Sub(before); d < 9*time.Minute || d > 11*time.Minute {
+		t.Fatalf("exp is %v away, want Rotor's 10m", d)
+	}
+	if !c.HasScope("orders:write") || c.HasScope("orders") || c.HasScope("") {
+		t.Fatalf("HasScope is wrong for %q", c.Scope)
+	}
+	var extra struct {
+		JTI string `json:"jti"`
+	}
+	if err := c.Decode(&extra); err != nil || extra.JTI != c.ID {
+		t.Fatalf("Decode: %v %q", err, extra.JTI)
+	}
+
+	// A user's token carries the session (family) id.
+	uc, err := v.Verify(context.Background(), userTokens(t, r).AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.SessionID == "" || uc.ClientID != "app" {
+		t.Fatalf("user token claims = %+v", uc)
+	}
+}
+
+func TestRotorTokenForAnotherAPI(t *testing.T) {
+	r := rotor(t)
+	v := verifierFor(t, r, resource.Config{})
+	tok := token(t, r, callerID, url.Values{"grant_type": {"client_credentials"}, "resource": {"https://other.example.test"}}).AccessToken
+	_, err := v.Verify(context.Background(), tok)
+	wantError(t, err, resource.ErrAudience, resource.CodeInvalidToken, http.StatusUnauthorized)
+}
+
+// TestRotorMiddleware runs a real API over HTTP with real tokens.
+func TestRotorMiddleware(t *testing.T) {
+	r := rotor(t)
+	v := verifierFor(t, r, resource.Config{})
+	mux := http.NewServeMux()
+	mux.Handle("GET /orders", v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := resource.ClaimsFrom(r.Context())
+		_, _ = io.WriteString(w, c.ClientID+" "+c.Scope)
+	})))
+	mux.Handle("POST /orders", v.Middleware(v.Require("orders:write")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+	}))))
+	api := httptest.NewServer(mux)
+	defer api.Close()
+
+	call := func(method, tok string) *http.Response {
+		req, _ := http.NewRequest(method, api.URL+"/orders", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := api.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	reader := machineToken(t, r, "orders:read")
+	writer := machineToken(t, r, "orders:read orders:write")
+
+	resp := call("GET", reader)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != callerID+" orders:read" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	resp = call("POST", reader)
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusForbidden ||
+		ch != `Bearer error="insufficient_scope", error_description="the token lacks a scope this request needs", scope="orders:write"` {
+		t.Fatalf("POST with a read token: %d %q", resp.StatusCode, ch)
+	}
+	if resp := call("POST", writer); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST with a write token: %d", resp.StatusCode)
+	}
+	resp = call("GET", "")
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "Bearer" {
+		t.Fatalf("no token: %d %q", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+	}
+	resp = call("GET", reader[:len(reader)-4]+"AAAA")
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(ch, `error="invalid_token"`) {
+		t.Fatalf("bad signature: %d %q", resp.StatusCode, ch)
+	}
+}
+
+// TestRotorIntrospection: revocation is seen at once, or after the cache
+// TTL; when Rotor is down the default fails closed and FailOpen does not.
+func TestRotorIntrospection(t *testing.T) {
+	r := rotor(t)
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	creds := resource.Introspection{ClientID: apiID, ClientSecret: apiSecret}
+	v := verifierFor(t, r, resource.Config{Introspection: &creds})
+	cached := creds
+	cached.CacheTTL = time.Minute
+	vc := verifierFor(t, r, resource.Config{Introspection: &cached, Clock: clock})
+
+	tok := machineToken(t, r, "orders:read")
+	for _, v := range []*resource.Verifier{v, vc} {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revoke(t, r, callerID, tok)
+	_, err := v.Verify(context.Background(), tok)
+	wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+	if _, err := vc.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("inside the cache TTL the cached answer should stand: %v", err)
+	}
+	skew.Store(int64(2 * time.Minute))
+	_, err = vc.Verify(context.Background(), tok)
+	wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+
+	// Introspection with wrong credentials is a failure to check, not a
+	// verdict on the token.
+	bad := verifierFor(t, r, resource.Config{Introspection: &resource.Introspection{ClientID: apiID, ClientSecret: "wrong"}})
+	_, err = bad.Verify(context.Background(), machineToken(t, r, "orders:read"))
+	wantError(t, err, resource.ErrUnavailable, "", http.StatusServiceUnavailable)
+
+	// Rotor goes away.
+	open := creds
+	open.FailOpen = true
+	vo := verifierFor(t, r, resource.Config{Introspection: &open})
+	good := machineToken(t, r, "orders:read")
+	r.HTTP.Close()
+	_, err = v.Verify(context.Background(), good)
+	e := wantError(t, err, resource.ErrUnavailable, "", http.StatusServiceUnavailable)
+	if errors.Unwrap(e) == nil {
+		t.Fatal("the network error is not kept as the cause")
+	}
+	if _, err := vo.Verify(context.Background(), good); err != nil {
+		t.Fatalf("FailOpen: %v", err)
+	}
+}
+
+// TestRotorDenyList: a revoked session (sid) and a revoked access token
+// (jti) are refused within a poll; a failed poll keeps the list; MaxStale
+// turns an old list into 503.
+func TestRotorDenyList(t *testing.T) {
+	r := rotor(t)
+	dl := resource.DenyList{ClientID: apiID, ClientSecret: apiSecret, Interval: 20 * time.Millisecond}
+	v := verifierFor(t, r, resource.Config{DenyList: &dl})
+	strict := dl
+	strict.MaxStale = 300 * time.Millisecond
+	vs := verifierFor(t, r, resource.Config{DenyList: &strict})
+
+	session := userTokens(t, r)
+	machine := machineToken(t, r, "orders:read")
+	other := machineToken(t, r, "orders:read")
+	for _, tok := range []string{session.AccessToken, machine, other} {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Signing out (revoking the refresh token) revokes the family: its
+	// access tokens are deny-listed by sid.
+	revoke(t, r, "app", session.RefreshToken)
+	revoke(t, r, callerID, machine)
+	for name, tok := range map[string]string{"session": session.AccessToken, "access token": machine} {
+		waitFor(t, func() bool {
+			_, err := v.Verify(context.Background(), tok)
+			return errors.Is(err, resource.ErrRevoked)
+		})
+		_, err := v.Verify(context.Background(), tok)
+		e := wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+		t.Logf("%s: %v", name, e)
+	}
+	if _, err := v.Verify(context.Background(), other); err != nil {
+		t.Fatalf("a token nobody revoked: %v", err)
+	}
+
+	// Rotor goes away: the last list stands.
+	r.HTTP.Close()
+	time.Sleep(100 * time.Millisecond) // several failed polls
+	_, err := v.Verify(context.Background(), machine)
+	wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+	if _, err := v.Verify(context.Background(), other); err != nil {
+		t.Fatalf("with the last list: %v", err)
+	}
+	waitFor(t, func() bool {
+		_, err := vs.Verify(context.Background(), other)
+		return errors.Is(err, resource.ErrUnavailable)
+	})
+}
+
+func TestRotorDenyListNeedsConfidentialClient(t *testing.T) {
+	r := rotor(t)
+	_, err := resource.New(context.Background(), resource.Config{Issuer: r.URL, Audience: apiAudience,
+		DenyList: &resource.DenyList{ClientID: apiID, ClientSecret: "wrong"}})
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("err = %v", err)
+	}
+}
