@@ -47,6 +47,7 @@ type clientView struct {
 	RefreshIdleTTL     *string  `json:"refresh_idle_ttl"`
 	RefreshAbsoluteTTL *string  `json:"refresh_absolute_ttl"`
 	Disabled           bool     `json:"disabled"`
+	RequireDPoP        bool     `json:"require_dpop"`
 	CreatedAt          string   `json:"created_at"`
 	UpdatedAt          string   `json:"updated_at"`
 	// ClientSecret is set only in the answer to `client create
@@ -61,7 +62,7 @@ func viewClient(c *store.Client) clientView {
 		Audiences: nonNil(c.Audiences), RedirectURIs: nonNil(c.RedirectURIs),
 		ReuseGrace: durText(c.ReuseGrace), AccessTokenTTL: durText(c.AccessTokenTTL),
 		RefreshIdleTTL: durText(c.RefreshIdleTTL), RefreshAbsoluteTTL: durText(c.RefreshAbsoluteTTL),
-		Disabled: c.Disabled, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
+		Disabled: c.Disabled, RequireDPoP: c.RequireDPoP, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
 	}
 	switch {
 	case c.Public:
@@ -92,7 +93,7 @@ func durText(d *time.Duration) *string {
 func (a *app) clientCreateCmd() *cobra.Command {
 	var (
 		id, sec, scopes                        string
-		generate, public, asJSON               bool
+		generate, public, asJSON, requireDPoP  bool
 		grants, audiences, redirects           []string
 		grace, accessTTL, idleTTL, absoluteTTL string
 	)
@@ -121,7 +122,7 @@ default to the server's settings; set them here to override for this client.`,
 			if err != nil {
 				return err
 			}
-			c := &store.Client{ID: id, Public: public}
+			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP}
 			if err := checkClientID(id); err != nil {
 				return err
 			}
@@ -200,6 +201,7 @@ default to the server's settings; set them here to override for this client.`,
 	f.StringVar(&accessTTL, "access-token-ttl", "", "access-token lifetime for this client (default: the server's)")
 	f.StringVar(&idleTTL, "refresh-idle-ttl", "", "refresh-token idle lifetime for this client (default: the server's)")
 	f.StringVar(&absoluteTTL, "refresh-absolute-ttl", "", "refresh-token absolute lifetime for this client (default: the server's)")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449); its families are bound to the key")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
@@ -402,6 +404,7 @@ func (a *app) clientGetCmd() *cobra.Command {
 			fmt.Fprintf(w, "scopes:\t%s\n", orDash(strings.Join(v.Scopes, " ")))
 			fmt.Fprintf(w, "audiences:\t%s\n", orDash(strings.Join(v.Audiences, ", ")))
 			fmt.Fprintf(w, "redirect URIs:\t%s\n", orDash(strings.Join(v.RedirectURIs, ", ")))
+			fmt.Fprintf(w, "require DPoP:\t%t\n", v.RequireDPoP)
 			fmt.Fprintf(w, "reuse grace:\t%s\n", dur(v.ReuseGrace))
 			fmt.Fprintf(w, "access-token TTL:\t%s\n", dur(v.AccessTokenTTL))
 			fmt.Fprintf(w, "refresh idle TTL:\t%s\n", dur(v.RefreshIdleTTL))

@@ -52,9 +52,13 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatal("--access-token-ttl not stored")
 	}
 
-	out = h.ok("client", "create", "--id", "tv", "--public", "--grant-types", "refresh_token", "--redirect-uris", "https://tv.example.com/cb")
+	out = h.ok("client", "create", "--id", "tv", "--public", "--grant-types", "refresh_token", "--redirect-uris", "https://tv.example.com/cb",
+		"--require-dpop")
 	if !strings.Contains(out, `public client "tv"`) || strings.Contains(out, "client_secret") {
 		t.Fatalf("create said %q", out)
+	}
+	if tv := decode[clientView](t, h.ok("client", "get", "--id", "tv", "--json")); !tv.RequireDPoP {
+		t.Fatal("--require-dpop not stored")
 	}
 
 	r := h.run("", "client", "create", "--id", "web", "--public", "--grant-types", "refresh_token")

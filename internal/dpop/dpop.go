@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -48,15 +47,16 @@ const (
 
 // Error is a refused proof; its message is safe to send to the client.
 type Error struct {
-	msg string
+	// Reason says what is wrong, in words fit for error_description.
+	Reason string
 	// NonceRequired is set when the proof lacked a valid server nonce, so
 	// the answer is use_dpop_nonce with a fresh nonce.
 	NonceRequired bool
 }
 
-func (e *Error) Error() string { return "dpop: " + e.msg }
+func (e *Error) Error() string { return "dpop: " + e.Reason }
 
-func refuse(format string, args ...any) *Error { return &Error{msg: fmt.Sprintf(format, args...)} }
+func refuse(format string, args ...any) *Error { return &Error{Reason: fmt.Sprintf(format, args...)} }
 
 // Proof is a verified proof.
 type Proof struct {
@@ -152,7 +152,7 @@ func (v *Verifier) Verify(proof, method, target string) (*Proof, error) {
 		return nil, refuse("the DPoP proof's iat is outside the accepted window")
 	}
 	if v.requireNonce && !v.validNonce(c.Nonce, now) {
-		return nil, &Error{msg: "a fresh server nonce is required", NonceRequired: true}
+		return nil, &Error{Reason: "a fresh server nonce is required", NonceRequired: true}
 	}
 	tp, err := key.Thumbprint(crypto.SHA256)
 	if err != nil {
@@ -235,21 +235,4 @@ func hostPort(u *url.URL) string {
 		port = ""
 	}
 	return host + ":" + port
-}
-
-// ErrNotProof is returned by [FromHeader] for a request with more than one
-// DPoP header.
-var ErrNotProof = errors.New("dpop: more than one DPoP header")
-
-// FromHeader returns the request's single DPoP header value, "" when
-// there is none, or ErrNotProof when there are several.
-func FromHeader(values []string) (string, error) {
-	switch len(values) {
-	case 0:
-		return "", nil
-	case 1:
-		return values[0], nil
-	default:
-		return "", ErrNotProof
-	}
 }

@@ -276,7 +276,11 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) 
 		return nil, fmt.Errorf("family: refresh: %w", err)
 	}
 	if revoked {
-		s.log.WarnContext(ctx, "refresh token presented by someone else; family revoked", "reason", refusal.Reason,
+		msg := "refresh token reuse detected; family revoked"
+		if refusal == ErrDPoPMismatch {
+			msg = "live refresh token proven with another DPoP key; family revoked"
+		}
+		s.log.WarnContext(ctx, msg, "reason", refusal.Reason,
 			"family", rt.FamilyID, "client", p.Client.ID, "generation", rt.Generation, "token_id", tid, "ip", p.IP)
 		return nil, refusal
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/oauth"
 )
 
@@ -18,6 +19,7 @@ func (s *Server) metadata() oauth.Metadata {
 		RevocationEndpoint:                        iss + "/oauth2/revoke",
 		IntrospectionEndpoint:                     iss + "/oauth2/introspect",
 		DenyListEndpoint:                          iss + "/oauth2/denylist",
+		DPoPSigningAlgs:                           dpop.AlgorithmNames(),
 		ResponseTypesSupported:                    []string{},
 		GrantTypesSupported:                       []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword},
 		TokenEndpointAuthMethodsSupported:         auth,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -45,6 +46,9 @@ type Options struct {
 	Log *slog.Logger
 	// MaxBodyBytes caps request bodies; oauth.MaxFormBytes when zero.
 	MaxBodyBytes int64
+	// DPoPNonce makes every DPoP proof carry a nonce the server issued
+	// (RFC 9449 §8), which bounds the life of a proof made in advance.
+	DPoPNonce bool
 }
 
 // Server is Rotor's http.Handler.
@@ -53,6 +57,9 @@ type Server struct {
 	issuer   *url.URL
 	families *family.Service
 	auth     *clientAuth
+	dpop     *dpop.Verifier
+	// tokenURL is the token endpoint as proofs name it (htu).
+	tokenURL string
 	grants   map[string]grant
 	mux      *http.ServeMux
 	log      *slog.Logger
@@ -86,6 +93,8 @@ func New(opts Options) (*Server, error) {
 		issuer:   iss,
 		families: family.New(opts.Store, opts.Secrets, opts.Family, opts.Now, opts.Log),
 		auth:     newClientAuth(opts.Store, opts.Secrets, opts.Now),
+		dpop:     dpop.NewVerifier(opts.Secrets.Hash("rotor dpop nonce"), opts.DPoPNonce, opts.Now),
+		tokenURL: opts.Issuer + "/oauth2/token",
 		log:      opts.Log,
 		now:      opts.Now,
 	}
