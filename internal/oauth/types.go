@@ -14,6 +14,7 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
+	AuthPrivateKeyJWT     = "private_key_jwt"
 )
 
 // TokenResponse is a successful token response (RFC 6749 §5.1).
