@@ -236,7 +236,7 @@ func (a *clientAuth) verifyAssertion(ctx context.Context, c *store.Client, asser
 		return oauth.InvalidClient("the client assertion needs exp")
 	case claims.Expiry.Time().After(now.Add(maxAssertionLife)):
 		return oauth.InvalidClient(fmt.Sprintf("the client assertion may live at most %s", maxAssertionLife))
-	case claims.ID == "" || len(claims.ID) > 256:
+	case claims.ID == "" || len(claims.ID) > 256 || !oauth.CleanText(claims.ID):
 		return oauth.InvalidClient("the client assertion needs a jti of at most 256 characters")
 	case !slices.ContainsFunc(audiences, func(s string) bool { return slices.Contains(claims.Audience, s) }):
 		return oauth.InvalidClient("the client assertion's aud must name this server")

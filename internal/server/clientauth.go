@@ -102,6 +102,9 @@ func checkLen(c credentials) (credentials, error) {
 	if len(c.ClientID) > maxCredentialLen || len(c.Secret) > maxCredentialLen {
 		return credentials{}, oauth.InvalidClient("client credentials are too long")
 	}
+	if !oauth.CleanText(c.ClientID) || !oauth.CleanText(c.Secret) {
+		return credentials{}, oauth.InvalidClient("client credentials must be UTF-8 text without NUL characters")
+	}
 	return c, nil
 }
 

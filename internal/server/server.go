@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
@@ -149,11 +150,22 @@ func meta(r *http.Request) family.Meta {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	ua := r.UserAgent()
-	if len(ua) > 256 {
-		ua = ua[:256]
+	return family.Meta{IP: cleanHeader(ip), UserAgent: cleanHeader(r.UserAgent())}
+}
+
+// cleanHeader makes a header value fit for the audit trail: valid UTF-8
+// (HTTP allows Latin-1 bytes), no NUL, at most 256 bytes cut on a
+// character boundary.
+func cleanHeader(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if len(s) <= 256 {
+		return s
 	}
-	return family.Meta{IP: ip, UserAgent: ua}
+	cut := 256
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {

@@ -422,3 +422,41 @@ func openPostgres(t testing.TB, dsn string) store.Store {
 	}
 	return db
 }
+
+// TestHostileText: bytes PostgreSQL would refuse (invalid UTF-8, NUL) are
+// refused at the edge as protocol errors, and a long or Latin-1 User-Agent
+// is cleaned, so no backend answers them with a 5xx.
+func TestHostileText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		standard(t, r, 0)
+		expectError(t, r.postRaw(t, "/oauth2/token", "application/x-www-form-urlencoded",
+			"grant_type=client_credentials&client_id=%FF&client_secret=x"), 400, "invalid_request")
+		expectError(t, r.postRaw(t, "/oauth2/token", "application/x-www-form-urlencoded",
+			"grant_type=password&username=al%00ice&password=x", "svc", svcSecret), 400, "invalid_request")
+		expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "sv\xffc", "x"), 401, "invalid_client")
+
+		for _, ua := range []string{strings.Repeat("a", 255) + "é and more", "Mozilla \xe9\xe8 Latin-1"} {
+			req, _ := http.NewRequest(http.MethodPost, r.URL+"/oauth2/token", strings.NewReader(url.Values{
+				"grant_type": {"password"}, "username": {"alice"}, "password": {"correct horse"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("User-Agent", ua)
+			req.SetBasicAuth("svc", svcSecret)
+			resp, err := r.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("User-Agent %q: status %d", ua, resp.StatusCode)
+			}
+		}
+		// An empty scope is an omitted one (RFC 6749 §3.1): all scopes.
+		g := r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"},
+			"password": {"correct horse"}, "scope": {""}}, "svc", svcSecret)
+		expectOK(t, g)
+		if g.str("scope") != "read write" {
+			t.Fatalf("scope= gave scope %q, want the client's scopes", g.str("scope"))
+		}
+	})
+}
