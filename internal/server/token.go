@@ -339,13 +339,19 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 		return nil, err
 	}
 	u, err := g.s.opts.Store.GetUserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = &store.User{}, nil // checked against a dummy hash: same time as a wrong password
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := g.s.auth.slow.verify(ctx, u.PasswordPHC, password)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		_ = secret.VerifyPassword(dummyPHC, password) // same time as a wrong password
-		return nil, g.fail(ctx, req, "", "unknown_user")
 	case err != nil:
 		return nil, err
-	case secret.VerifyPassword(u.PasswordPHC, password) != nil:
+	case u.ID == "":
+		return nil, g.fail(ctx, req, "", "unknown_user")
+	case !ok:
 		return nil, g.fail(ctx, req, u.ID, "wrong_password")
 	case u.Disabled:
 		return nil, g.fail(ctx, req, u.ID, audit.ReasonUserDisabled)
