@@ -62,6 +62,10 @@ type Config struct {
 	IssuerDerived bool `yaml:"-"`
 }
 
+// MaxAccessTokenTTL caps every access-token lifetime, server-wide or per
+// client; signing keys stay published this long after they stop signing.
+const MaxAccessTokenTTL = 24 * time.Hour
+
 // Default returns the built-in defaults.
 func Default() *Config {
 	f := family.DefaultConfig()
@@ -439,7 +443,7 @@ func (c *Config) Validate() error {
 	okAccess := positive("access_token_ttl", c.AccessTokenTTL)
 	okIdle := positive("refresh_idle_ttl", c.RefreshIdleTTL)
 	okAbs := positive("refresh_absolute_ttl", c.RefreshAbsoluteTTL)
-	if okAccess && c.AccessTokenTTL > 24*time.Hour {
+	if okAccess && c.AccessTokenTTL > MaxAccessTokenTTL {
 		add("access_token_ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", FormatDuration(c.AccessTokenTTL))
 	}
 	if okIdle && okAbs && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {

@@ -37,7 +37,9 @@ type Options struct {
 	// Default 30 days.
 	RotationPeriod time.Duration
 	// Prepublish: a rotated key is in the JWKS this long before it signs.
-	// Default 10 minutes.
+	// Zero makes it sign at once (verifiers that cached the JWKS then
+	// refetch on the unknown kid); the configuration's default is 10
+	// minutes.
 	Prepublish time.Duration
 	// MaxTokenTTL is the longest access-token lifetime; a superseded key
 	// stays published this long, plus a minute, after its successor
@@ -88,8 +90,6 @@ func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
 	}
 	if opts.Prepublish < 0 {
 		opts.Prepublish = 0
-	} else if opts.Prepublish == 0 {
-		opts.Prepublish = 10 * time.Minute
 	}
 	if opts.MaxTokenTTL <= 0 {
 		opts.MaxTokenTTL = 24 * time.Hour
