@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/store/backend"
 )
 
@@ -503,6 +504,9 @@ func (c *Config) checkIssuer() []string {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		p = append(p, fmt.Sprintf("issuer %q must not have a query, a fragment or credentials", c.Issuer))
 	}
+	if strings.Trim(u.Path, "/") != "" {
+		p = append(p, fmt.Sprintf("issuer %q must not have a path: Rotor serves its endpoints and metadata at the root of its host", c.Issuer))
+	}
 	return p
 }
 
@@ -514,13 +518,7 @@ func (c *Config) InsecureIssuer() bool {
 }
 
 // IsLoopback reports whether host is "localhost" or a loopback address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(host string) bool { return oauth.IsLoopback(host) }
 
 // Family returns the token lifetimes and caps for the family service.
 func (c *Config) Family() family.Config {
