@@ -79,6 +79,10 @@ type snapshot struct {
 	keys   []*key // oldest ActiveAt first
 }
 
+// unknownKeyReload is the least time between two reloads caused by a
+// token with an unknown kid.
+const unknownKeyReload = 10 * time.Second
+
 // NewManager returns a Manager over st. Call [Manager.EnsureCurrent] before
 // the first Sign.
 func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
@@ -337,6 +341,11 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
 	}
 	k := s.find(h.KeyID)
 	if k == nil {
+		// Reload for a kid another replica may just have rotated in, but
+		// not for every made-up kid: a reload reads and decrypts every key.
+		if m.opts.Now().Sub(s.loaded) < unknownKeyReload {
+			return nil, ErrUnknownKey
+		}
 		if err := m.reload(ctx); err != nil {
 			return nil, ErrUnknownKey
 		}
