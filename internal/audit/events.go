@@ -29,6 +29,7 @@ const (
 	ReasonInvalidScope       = "invalid_scope"
 	ReasonDPoPMismatch       = "dpop_mismatch"
 	ReasonDPoPMissing        = "dpop_missing"
+	ReasonClientInvalid      = "client_invalid"
 	ReasonReuseDetected      = "reuse_detected"
 	ReasonFamilyCap          = "family_cap"
 	ReasonRevocationEndpoint = "revocation_endpoint"

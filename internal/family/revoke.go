@@ -160,6 +160,16 @@ func (s *Service) Inspect(ctx context.Context, token string) (*store.Family, err
 	case rt.Generation != f.Generation || !secret.Equal(s.keys.Hash(token), f.LiveHash):
 		return nil, ErrUnknown
 	}
+	// What the token endpoint would refuse is not active either.
+	c, err := s.st.GetClient(ctx, f.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrClientInvalid
+	case err != nil:
+		return nil, err
+	case c.Disabled || !c.AllowsGrant(grantRefresh):
+		return nil, ErrClientInvalid
+	}
 	if _, err := s.check(ctx, s.st, f, nil); err != nil {
 		return nil, err
 	}

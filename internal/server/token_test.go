@@ -460,3 +460,70 @@ func TestHostileText(t *testing.T) {
 		}
 	})
 }
+
+// TestClientAndUserChangesEndSessions: a refresh and an introspection see
+// the client and user as they are now: a client disabled, deleted, or no
+// longer allowed to refresh; a user disabled.
+func TestClientAndUserChangesEndSessions(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		standard(t, r, 15*time.Second)
+		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}}, "api-secret")
+		ctx := t.Context()
+		active := func(tok string) bool {
+			resp := r.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, "api", "api-secret")
+			expectOK(t, resp)
+			return resp.Body["active"] == true
+		}
+		update := func(mut func(c *store.Client)) {
+			c, err := st.GetClient(ctx, "svc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mut(c)
+			if err := st.UpdateClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		g := passwordGrant(t, r)
+		update(func(c *store.Client) { c.GrantTypes = []string{"password"} })
+		if active(g.str("refresh_token")) {
+			t.Fatal("refresh token active for a client that may no longer refresh")
+		}
+		expectError(t, refresh(t, r, g.str("refresh_token")), 400, "unauthorized_client")
+		update(func(c *store.Client) { c.GrantTypes = []string{"password", "refresh_token"} })
+		if !active(g.str("refresh_token")) {
+			t.Fatal("refresh token inactive once the client may refresh again")
+		}
+
+		update(func(c *store.Client) { c.Disabled = true })
+		if active(g.str("refresh_token")) || active(g.str("access_token")) {
+			t.Fatal("tokens of a disabled client are active")
+		}
+		expectError(t, refresh(t, r, g.str("refresh_token")), 401, "invalid_client")
+		update(func(c *store.Client) { c.Disabled = false })
+		g = refresh(t, r, g.str("refresh_token"))
+		expectOK(t, g)
+
+		u, err := st.GetUserByUsername(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Disabled = true
+		if err := st.UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if active(g.str("refresh_token")) {
+			t.Fatal("refresh token of a disabled user is active")
+		}
+		expectError(t, refresh(t, r, g.str("refresh_token")), 400, "invalid_grant")
+
+		if err := st.DeleteClient(ctx, "svc"); err != nil {
+			t.Fatal(err)
+		}
+		if active(g.str("access_token")) {
+			t.Fatal("access token of a deleted client is active")
+		}
+	})
+}
