@@ -30,6 +30,7 @@ const (
 	ReasonDPoPMismatch       = "dpop_mismatch"
 	ReasonDPoPMissing        = "dpop_missing"
 	ReasonClientInvalid      = "client_invalid"
+	ReasonPasswordChanged    = "password_changed"
 	ReasonReuseDetected      = "reuse_detected"
 	ReasonFamilyCap          = "family_cap"
 	ReasonRevocationEndpoint = "revocation_endpoint"
