@@ -66,32 +66,63 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	if !c.AllowsGrant(gt) {
-		oauth.WriteError(w, oauth.UnauthorizedClient("the client may not use this grant type"))
-		return
-	}
 	req := &tokenRequest{form: f, client: c, meta: meta(r)}
+	if err := s.grantRequest(r.Context(), g, gt, req, proof, w); err != nil {
+		s.auditRefusal(r.Context(), req, gt, err)
+		s.writeErr(w, r, err)
+	}
+}
+
+// grantRequest runs the steps after client authentication and writes the
+// answer on success. Its refusals are the authenticated client's, for the
+// audit trail.
+func (s *Server) grantRequest(ctx context.Context, g grant, gt string, req *tokenRequest, proof *dpop.Proof, w http.ResponseWriter) error {
+	c := req.client
+	if !c.AllowsGrant(gt) {
+		return oauth.UnauthorizedClient("the client may not use this grant type")
+	}
 	switch {
 	case proof == nil && c.RequireDPoP:
-		oauth.WriteError(w, oauth.InvalidDPoPProof("this client must send a DPoP proof"))
-		return
+		return oauth.InvalidDPoPProof("this client must send a DPoP proof")
 	case proof != nil && !s.dpop.Remember(proof):
 		// Recorded only now, so unauthenticated callers cannot fill the cache.
-		oauth.WriteError(w, oauth.InvalidDPoPProof("the DPoP proof was already used"))
-		return
+		return oauth.InvalidDPoPProof("the DPoP proof was already used")
 	case proof != nil:
 		req.jkt = proof.JKT
 	}
-	if req.aud, err = s.audience(f, c); err != nil {
-		s.writeErr(w, r, err)
-		return
+	var err error
+	if req.aud, err = s.audience(req.form, c); err != nil {
+		return err
 	}
-	resp, err := g.token(r.Context(), req)
+	resp, err := g.token(ctx, req)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return err
 	}
 	oauth.WriteJSON(w, resp)
+	return nil
+}
+
+// recorded marks a refusal already in the audit trail (a failed refresh,
+// password or client authentication), so it is not recorded twice.
+type recorded struct{ error }
+
+func (r recorded) Unwrap() error { return r.error }
+
+// auditRefusal records a refusal of an authenticated client's request
+// that nothing has recorded yet; server errors go to the log instead.
+func (s *Server) auditRefusal(ctx context.Context, req *tokenRequest, gt string, err error) {
+	var (
+		oe  *oauth.Error
+		rec recorded
+	)
+	if errors.As(err, &rec) || !errors.As(err, &oe) {
+		return
+	}
+	ev := &store.Event{Time: s.now(), Type: audit.TokenRequestFailed, ClientID: req.client.ID, IP: req.meta.IP,
+		UserAgent: req.meta.UserAgent, Reason: oe.Code, Detail: "grant=" + gt + ": " + oe.Description}
+	if aerr := s.opts.Store.AppendEvents(ctx, ev); aerr != nil {
+		s.log.ErrorContext(ctx, "audit: cannot record a refused token request", "err", aerr)
+	}
 }
 
 // verifyProof checks the request's DPoP proof (RFC 9449 §4.3); it returns
@@ -136,6 +167,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
 			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
 		}
+		return nil, recorded{err}
 	}
 	return c, err
 }
@@ -265,7 +297,10 @@ func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Toke
 		Client: req.client, Token: rt, Scopes: scopes, DPoPJKT: req.jkt, AccessTokenID: jti, Meta: req.meta,
 	})
 	if err != nil {
-		return nil, familyError(err)
+		if fe := familyError(err); fe != err {
+			return nil, recorded{fe} // the family service recorded it
+		}
+		return nil, err
 	}
 	return g.s.respond(ctx, req, accessToken{jti: jti, subject: fg.Family.Subject, sid: fg.Family.ID, scopes: fg.Scopes}, fg)
 }
@@ -372,5 +407,5 @@ func (g passwordGrant) fail(ctx context.Context, req *tokenRequest, subject, rea
 	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
 		g.s.log.ErrorContext(ctx, "audit: cannot record password grant failure", "err", err)
 	}
-	return oauth.InvalidGrant("invalid username or password")
+	return recorded{oauth.InvalidGrant("invalid username or password")}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/postgres"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
@@ -526,4 +527,50 @@ func TestClientAndUserChangesEndSessions(t *testing.T) {
 			t.Fatal("access token of a deleted client is active")
 		}
 	})
+}
+
+// TestEveryRefusalIsAudited: each refusal of an authenticated client's
+// token request is in the audit trail once, with its reason.
+func TestEveryRefusalIsAudited(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	standard(t, r, 0)
+	r.addClient(t, store.Client{ID: "ccOnly", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}, "cc-secret")
+	ctx := t.Context()
+	count := func(typ string) map[string]int {
+		evs, err := r.Store.ListEvents(ctx, store.EventFilter{Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, e := range evs {
+			out[e.Reason]++
+		}
+		return out
+	}
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}}, "ccOnly", "cc-secret"), 400, "unauthorized_client")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://other.example"}}, "svc", svcSecret), 400, "invalid_target")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, "ccOnly", "cc-secret"), 400, "invalid_scope")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}}, "svc", svcSecret), 400, "invalid_request")
+	got := count(audit.TokenRequestFailed)
+	for _, reason := range []string{"unauthorized_client", "invalid_target", "invalid_scope", "invalid_request"} {
+		if got[reason] != 1 {
+			t.Fatalf("token_request_failed by reason %v, want one %s", got, reason)
+		}
+	}
+	// Refusals recorded elsewhere are not recorded twice.
+	expectError(t, refresh(t, r, "rt_forged"), 400, "invalid_grant")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong"}}, "svc", svcSecret), 400, "invalid_grant")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "svc", "wrong"), 401, "invalid_client")
+	if after := count(audit.TokenRequestFailed); len(after) != 4 || after["invalid_grant"] != 0 || after["invalid_client"] != 0 {
+		t.Fatalf("refusals recorded twice: %v", after)
+	}
+	if n := count(audit.RefreshFailed); n[audit.ReasonMalformed] != 1 {
+		t.Fatalf("refresh_failed %v", n)
+	}
+	if n := count(audit.PasswordGrantFailed); n["wrong_password"] != 1 {
+		t.Fatalf("password_grant_failed %v", n)
+	}
+	if n := count(audit.ClientAuthFailed); len(n) != 1 {
+		t.Fatalf("client_auth_failed %v", n)
+	}
 }
