@@ -267,7 +267,7 @@ func (s *Server) respond(ctx context.Context, req *tokenRequest, at accessToken,
 		ExpiresIn:   int64(ttl / time.Second),
 		Scope:       oauth.JoinScope(at.scopes),
 	}
-	if g != nil && req.client.AllowsGrant(oauth.GrantRefreshToken) {
+	if g != nil {
 		resp.RefreshToken = g.RefreshToken
 		resp.RefreshTokenExpiresIn = int64(g.RefreshExpiresIn(now) / time.Second)
 	}
@@ -344,14 +344,19 @@ func (g clientCredentialsGrant) token(ctx context.Context, req *tokenRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	jti := secret.NewID()
-	resp, err := g.s.respond(ctx, req, accessToken{jti: jti, subject: req.client.ID, scopes: scopes}, nil)
+	return g.s.issueOnly(ctx, req, accessToken{jti: secret.NewID(), subject: req.client.ID, scopes: scopes}, oauth.GrantClientCredentials)
+}
+
+// issueOnly answers with an access token and no refresh token, and
+// records the issue.
+func (s *Server) issueOnly(ctx context.Context, req *tokenRequest, at accessToken, grant string) (*oauth.TokenResponse, error) {
+	resp, err := s.respond(ctx, req, at, nil)
 	if err != nil {
 		return nil, err
 	}
-	ev := &store.Event{Time: g.s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: req.client.ID,
-		TokenID: jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=client_credentials"}
-	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
+	ev := &store.Event{Time: s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: at.subject,
+		TokenID: at.jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=" + grant}
+	if err := s.opts.Store.AppendEvents(ctx, ev); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -392,6 +397,11 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 		return nil, g.fail(ctx, req, u.ID, audit.ReasonUserDisabled)
 	}
 	jti := secret.NewID()
+	if !req.client.AllowsGrant(oauth.GrantRefreshToken) {
+		// No refresh token will be handed out, so no family: an access
+		// token alone, recorded like client_credentials.
+		return g.s.issueOnly(ctx, req, accessToken{jti: jti, subject: u.ID, scopes: scopes}, oauth.GrantPassword)
+	}
 	fg, err := g.s.families.Create(ctx, family.CreateParams{
 		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, DPoPJKT: req.jkt, Meta: req.meta,
 	})

@@ -574,3 +574,27 @@ func TestEveryRefusalIsAudited(t *testing.T) {
 		t.Fatalf("client_auth_failed %v", n)
 	}
 }
+
+// TestPasswordGrantWithoutRefresh: a client that may not refresh gets an
+// access token and no family that nothing could ever use.
+func TestPasswordGrantWithoutRefresh(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	standard(t, r, 0)
+	r.addClient(t, store.Client{ID: "once", GrantTypes: []string{"password"}, Scopes: []string{"read"}}, "once-secret")
+	g := r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"correct horse"}}, "once", "once-secret")
+	expectOK(t, g)
+	if g.str("refresh_token") != "" || g.Body["refresh_token_expires_in"] != nil {
+		t.Fatalf("a client without refresh_token got %s", g.Raw)
+	}
+	if c := claims(t, g.str("access_token")); c["sid"] != nil || c["sub"] == "" {
+		t.Fatalf("claims %v", c)
+	}
+	fams, err := r.Store.ListFamilies(t.Context(), store.FamilyFilter{})
+	if err != nil || len(fams) != 0 {
+		t.Fatalf("families %v %v, want none", fams, err)
+	}
+	evs, _ := r.Store.ListEvents(t.Context(), store.EventFilter{Type: audit.AccessTokenIssued})
+	if len(evs) != 1 || evs[0].Detail != "grant=password" || evs[0].FamilyID != "" {
+		t.Fatalf("issue events %+v", evs)
+	}
+}
