@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/store/backend"
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
 	LogFormat string `yaml:"log_format" help:"log format: text or json"`
 
+	DPoPNonce bool `yaml:"dpop_nonce" help:"require DPoP proofs to carry a server-issued nonce (RFC 9449 §8)"`
+
 	InsecureHTTP bool   `yaml:"insecure_http" help:"allow an http:// issuer on a non-loopback host (tokens then cross the network in clear)"`
 	TLSCert      string `yaml:"tls_cert" help:"TLS certificate file (PEM); serve HTTPS, reloaded when it changes"`
 	TLSKey       string `yaml:"tls_key" help:"TLS private key file (PEM)"`
@@ -59,6 +62,10 @@ type Config struct {
 	// actually listens on (for a port of 0).
 	IssuerDerived bool `yaml:"-"`
 }
+
+// MaxAccessTokenTTL caps every access-token lifetime, server-wide or per
+// client; signing keys stay published this long after they stop signing.
+const MaxAccessTokenTTL = 24 * time.Hour
 
 // Default returns the built-in defaults.
 func Default() *Config {
@@ -437,7 +444,7 @@ func (c *Config) Validate() error {
 	okAccess := positive("access_token_ttl", c.AccessTokenTTL)
 	okIdle := positive("refresh_idle_ttl", c.RefreshIdleTTL)
 	okAbs := positive("refresh_absolute_ttl", c.RefreshAbsoluteTTL)
-	if okAccess && c.AccessTokenTTL > 24*time.Hour {
+	if okAccess && c.AccessTokenTTL > MaxAccessTokenTTL {
 		add("access_token_ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", FormatDuration(c.AccessTokenTTL))
 	}
 	if okIdle && okAbs && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
@@ -497,6 +504,9 @@ func (c *Config) checkIssuer() []string {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		p = append(p, fmt.Sprintf("issuer %q must not have a query, a fragment or credentials", c.Issuer))
 	}
+	if strings.Trim(u.Path, "/") != "" {
+		p = append(p, fmt.Sprintf("issuer %q must not have a path: Rotor serves its endpoints and metadata at the root of its host", c.Issuer))
+	}
 	return p
 }
 
@@ -508,13 +518,7 @@ func (c *Config) InsecureIssuer() bool {
 }
 
 // IsLoopback reports whether host is "localhost" or a loopback address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(host string) bool { return oauth.IsLoopback(host) }
 
 // Family returns the token lifetimes and caps for the family service.
 func (c *Config) Family() family.Config {

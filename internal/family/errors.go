@@ -27,8 +27,10 @@ var (
 	ErrUserDisabled       = &Error{audit.ReasonUserDisabled, "family: user is disabled"}
 	ErrUserDeleted        = &Error{audit.ReasonUserDeleted, "family: user no longer exists"}
 	ErrTokensInvalidated  = &Error{audit.ReasonTokensInvalidated, "family: grant predates the user's last sign-out everywhere"}
+	ErrClientInvalid      = &Error{audit.ReasonClientInvalid, "family: client is deleted, disabled, or no longer allows refresh"}
 	ErrInvalidScope       = &Error{audit.ReasonInvalidScope, "family: requested scope exceeds the grant"}
-	ErrDPoPMismatch       = &Error{audit.ReasonDPoPMismatch, "family: proof-of-possession key does not match the grant"}
+	ErrDPoPMismatch       = &Error{audit.ReasonDPoPMismatch, "family: proof-of-possession key does not match the grant; grant revoked"}
+	ErrDPoPMissing        = &Error{audit.ReasonDPoPMissing, "family: grant is bound to a key and the request has no proof"}
 	ErrReplayed           = &Error{audit.ReasonReuseDetected, "family: refresh token reuse detected; grant revoked"}
 	errGraceUnsealFailure = errors.New("family: sealed successor does not open")
 )

@@ -1,5 +1,20 @@
 package oauth
 
+import (
+	"net"
+	"strings"
+)
+
+// IsLoopback reports whether host is "localhost" or a loopback address,
+// where plain http never leaves the machine.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Grant types Rotor knows, by their registered names.
 const (
 	GrantAuthorizationCode = "authorization_code"
@@ -14,6 +29,7 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
+	AuthPrivateKeyJWT     = "private_key_jwt"
 )
 
 // TokenResponse is a successful token response (RFC 6749 §5.1).
@@ -42,6 +58,14 @@ type Introspection struct {
 	Iss       string `json:"iss,omitempty"`
 	Jti       string `json:"jti,omitempty"`
 	Sid       string `json:"sid,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a DPoP-bound token: the SHA-256 JWK
+// thumbprint of its key (RFC 9449 §6.1).
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Metadata is authorization server metadata (RFC 8414 §2). Only what Rotor
@@ -62,4 +86,6 @@ type Metadata struct {
 	// DenyListEndpoint is Rotor's own: the revoked families and access
 	// tokens, for resource servers that poll rather than introspect.
 	DenyListEndpoint string `json:"rotor_denylist_endpoint,omitempty"`
+	// DPoPSigningAlgs are the DPoP proof algorithms accepted (RFC 9449 §5.1).
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }

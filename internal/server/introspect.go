@@ -82,6 +82,9 @@ func (s *Server) introspectRefresh(ctx context.Context, tok string) (*oauth.Intr
 		TokenType: "refresh_token", Exp: fam.ExpiresAt.Unix(), Sub: fam.Subject,
 		Iss: s.opts.Issuer, Sid: fam.ID, Iat: fam.CreatedAt.Unix(),
 	}
+	if fam.DPoPJKT != "" {
+		resp.Cnf = &oauth.Confirmation{JKT: fam.DPoPJKT}
+	}
 	if !fam.RotatedAt.IsZero() {
 		resp.Iat = fam.RotatedAt.Unix()
 	}
@@ -128,6 +131,15 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 	if denied {
 		return inactive, nil
 	}
+	// A deleted or disabled client's tokens are no longer honoured.
+	switch cl, err := s.opts.Store.GetClient(ctx, c.ClientID); {
+	case errors.Is(err, store.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return nil, err
+	case cl.Disabled:
+		return inactive, nil
+	}
 	var aud any = c.Audience
 	if len(c.Audience) == 1 {
 		aud = c.Audience[0]
@@ -135,7 +147,7 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 	return &oauth.Introspection{
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
 		Exp: c.Expiry, Iat: c.IssuedAt, Nbf: c.NotBefore, Sub: c.Subject, Aud: aud,
-		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID,
+		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID, Cnf: c.Cnf,
 	}, nil
 }
 

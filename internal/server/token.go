@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -23,6 +24,9 @@ type tokenRequest struct {
 	// aud is the audience of the access token, resolved before the grant
 	// runs so that a bad resource fails before anything is written.
 	aud []string
+	// jkt is the thumbprint of the request's verified DPoP proof key, or
+	// "": the access token is bound to it, and a new family too.
+	jkt string
 }
 
 // grant is one grant type. The token endpoint has already parsed the form,
@@ -32,6 +36,11 @@ type grant interface {
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if s.dpop.RequiresNonce() {
+		// Every answer carries the current nonce, so a client rarely
+		// needs the use_dpop_nonce round trip.
+		w.Header().Set("DPoP-Nonce", s.dpop.Nonce())
+	}
 	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -47,26 +56,95 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, oauth.UnsupportedGrantType("grant_type is not supported"))
 		return
 	}
+	proof, err := s.verifyProof(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
 	c, err := s.authenticate(r, f)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
-	if !c.AllowsGrant(gt) {
-		oauth.WriteError(w, oauth.UnauthorizedClient("the client may not use this grant type"))
-		return
-	}
 	req := &tokenRequest{form: f, client: c, meta: meta(r)}
-	if req.aud, err = s.audience(f, c); err != nil {
+	if err := s.grantRequest(r.Context(), g, gt, req, proof, w); err != nil {
+		s.auditRefusal(r.Context(), req, gt, err)
 		s.writeErr(w, r, err)
-		return
 	}
-	resp, err := g.token(r.Context(), req)
+}
+
+// grantRequest runs the steps after client authentication and writes the
+// answer on success. Its refusals are the authenticated client's, for the
+// audit trail.
+func (s *Server) grantRequest(ctx context.Context, g grant, gt string, req *tokenRequest, proof *dpop.Proof, w http.ResponseWriter) error {
+	c := req.client
+	if !c.AllowsGrant(gt) {
+		return oauth.UnauthorizedClient("the client may not use this grant type")
+	}
+	switch {
+	case proof == nil && c.RequireDPoP:
+		return oauth.InvalidDPoPProof("this client must send a DPoP proof")
+	case proof != nil && !s.dpop.Remember(proof):
+		// Recorded only now, so unauthenticated callers cannot fill the cache.
+		return oauth.InvalidDPoPProof("the DPoP proof was already used")
+	case proof != nil:
+		req.jkt = proof.JKT
+	}
+	var err error
+	if req.aud, err = s.audience(req.form, c); err != nil {
+		return err
+	}
+	resp, err := g.token(ctx, req)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return err
 	}
 	oauth.WriteJSON(w, resp)
+	return nil
+}
+
+// recorded marks a refusal already in the audit trail (a failed refresh,
+// password or client authentication), so it is not recorded twice.
+type recorded struct{ error }
+
+func (r recorded) Unwrap() error { return r.error }
+
+// auditRefusal records a refusal of an authenticated client's request
+// that nothing has recorded yet; server errors go to the log instead.
+func (s *Server) auditRefusal(ctx context.Context, req *tokenRequest, gt string, err error) {
+	var (
+		oe  *oauth.Error
+		rec recorded
+	)
+	if errors.As(err, &rec) || !errors.As(err, &oe) {
+		return
+	}
+	ev := &store.Event{Time: s.now(), Type: audit.TokenRequestFailed, ClientID: req.client.ID, IP: req.meta.IP,
+		UserAgent: req.meta.UserAgent, Reason: oe.Code, Detail: "grant=" + gt + ": " + oe.Description}
+	if aerr := s.opts.Store.AppendEvents(ctx, ev); aerr != nil {
+		s.log.ErrorContext(ctx, "audit: cannot record a refused token request", "err", aerr)
+	}
+}
+
+// verifyProof checks the request's DPoP proof (RFC 9449 §4.3); it returns
+// nil without error when the request has none.
+func (s *Server) verifyProof(r *http.Request) (*dpop.Proof, error) {
+	values := r.Header.Values("DPoP")
+	switch len(values) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, oauth.InvalidDPoPProof("send exactly one DPoP header")
+	}
+	p, err := s.dpop.Verify(values[0], r.Method, s.tokenURL)
+	var de *dpop.Error
+	switch {
+	case errors.As(err, &de) && de.NonceRequired:
+		return nil, oauth.UseDPoPNonce("the DPoP proof must carry the nonce in the DPoP-Nonce header")
+	case errors.As(err, &de):
+		return nil, oauth.InvalidDPoPProof(de.Reason)
+	}
+	return p, err
 }
 
 // authenticate parses and checks the request's client credentials,
@@ -76,6 +154,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	if err != nil {
 		return nil, err
 	}
+	creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
 	c, err := s.auth.authenticate(r.Context(), creds)
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
@@ -88,6 +167,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
 			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
 		}
+		return nil, recorded{err}
 	}
 	return c, err
 }
@@ -145,6 +225,8 @@ type accessClaims struct {
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
 	SID       string   `json:"sid,omitempty"`
+	// Cnf binds a DPoP token to its key (RFC 9449 §6.1).
+	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
 }
 
 // accessToken describes an access token to sign.
@@ -171,17 +253,21 @@ func (s *Server) respond(ctx context.Context, req *tokenRequest, at accessToken,
 		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		JTI: at.jti, ClientID: req.client.ID, Scope: oauth.JoinScope(at.scopes), SID: at.sid,
 	}
+	tokenType := "Bearer"
+	if req.jkt != "" {
+		claims.Cnf, tokenType = &oauth.Confirmation{JKT: req.jkt}, "DPoP"
+	}
 	tok, _, err := s.opts.Signer.Sign(ctx, claims)
 	if err != nil {
 		return nil, err
 	}
 	resp := &oauth.TokenResponse{
 		AccessToken: tok,
-		TokenType:   "Bearer",
+		TokenType:   tokenType,
 		ExpiresIn:   int64(ttl / time.Second),
 		Scope:       oauth.JoinScope(at.scopes),
 	}
-	if g != nil && req.client.AllowsGrant(oauth.GrantRefreshToken) {
+	if g != nil {
 		resp.RefreshToken = g.RefreshToken
 		resp.RefreshTokenExpiresIn = int64(g.RefreshExpiresIn(now) / time.Second)
 	}
@@ -208,10 +294,13 @@ func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Toke
 	}
 	jti := secret.NewID()
 	fg, err := g.s.families.Refresh(ctx, family.RefreshParams{
-		Client: req.client, Token: rt, Scopes: scopes, AccessTokenID: jti, Meta: req.meta,
+		Client: req.client, Token: rt, Scopes: scopes, DPoPJKT: req.jkt, AccessTokenID: jti, Meta: req.meta,
 	})
 	if err != nil {
-		return nil, familyError(err)
+		if fe := familyError(err); fe != err {
+			return nil, recorded{fe} // the family service recorded it
+		}
+		return nil, err
 	}
 	return g.s.respond(ctx, req, accessToken{jti: jti, subject: fg.Family.Subject, sid: fg.Family.ID, scopes: fg.Scopes}, fg)
 }
@@ -235,7 +324,9 @@ func familyError(err error) error {
 	case family.ErrUserDisabled, family.ErrUserDeleted, family.ErrTokensInvalidated:
 		return oauth.InvalidGrant("the grant is no longer valid; sign in again")
 	case family.ErrDPoPMismatch:
-		return oauth.InvalidGrant("the proof-of-possession key does not match the grant")
+		return oauth.InvalidGrant("the DPoP key does not match the grant; the grant has been revoked")
+	case family.ErrDPoPMissing:
+		return oauth.InvalidDPoPProof("the grant is bound to a key; send a DPoP proof")
 	default:
 		return oauth.InvalidGrant("the refresh token is invalid")
 	}
@@ -253,14 +344,19 @@ func (g clientCredentialsGrant) token(ctx context.Context, req *tokenRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	jti := secret.NewID()
-	resp, err := g.s.respond(ctx, req, accessToken{jti: jti, subject: req.client.ID, scopes: scopes}, nil)
+	return g.s.issueOnly(ctx, req, accessToken{jti: secret.NewID(), subject: req.client.ID, scopes: scopes}, oauth.GrantClientCredentials)
+}
+
+// issueOnly answers with an access token and no refresh token, and
+// records the issue.
+func (s *Server) issueOnly(ctx context.Context, req *tokenRequest, at accessToken, grant string) (*oauth.TokenResponse, error) {
+	resp, err := s.respond(ctx, req, at, nil)
 	if err != nil {
 		return nil, err
 	}
-	ev := &store.Event{Time: g.s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: req.client.ID,
-		TokenID: jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=client_credentials"}
-	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
+	ev := &store.Event{Time: s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: at.subject,
+		TokenID: at.jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=" + grant}
+	if err := s.opts.Store.AppendEvents(ctx, ev); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -283,23 +379,34 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 		return nil, err
 	}
 	u, err := g.s.opts.Store.GetUserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = &store.User{}, nil // checked against a dummy hash: same time as a wrong password
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := g.s.auth.slow.verify(ctx, u.PasswordPHC, password)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		_ = secret.VerifyPassword(dummyPHC, password) // same time as a wrong password
-		return nil, g.fail(ctx, req, "", "unknown_user")
 	case err != nil:
 		return nil, err
-	case secret.VerifyPassword(u.PasswordPHC, password) != nil:
+	case u.ID == "":
+		return nil, g.fail(ctx, req, "", "unknown_user")
+	case !ok:
 		return nil, g.fail(ctx, req, u.ID, "wrong_password")
 	case u.Disabled:
 		return nil, g.fail(ctx, req, u.ID, audit.ReasonUserDisabled)
 	}
 	jti := secret.NewID()
+	if !req.client.AllowsGrant(oauth.GrantRefreshToken) {
+		// No refresh token will be handed out, so no family: an access
+		// token alone, recorded like client_credentials.
+		return g.s.issueOnly(ctx, req, accessToken{jti: jti, subject: u.ID, scopes: scopes}, oauth.GrantPassword)
+	}
 	fg, err := g.s.families.Create(ctx, family.CreateParams{
-		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, Meta: req.meta,
+		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, DPoPJKT: req.jkt, Meta: req.meta,
 	})
 	if err != nil {
-		return nil, err
+		return nil, familyError(err)
 	}
 	return g.s.respond(ctx, req, accessToken{jti: jti, subject: u.ID, sid: fg.Family.ID, scopes: scopes}, fg)
 }
@@ -310,5 +417,5 @@ func (g passwordGrant) fail(ctx context.Context, req *tokenRequest, subject, rea
 	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
 		g.s.log.ErrorContext(ctx, "audit: cannot record password grant failure", "err", err)
 	}
-	return oauth.InvalidGrant("invalid username or password")
+	return recorded{oauth.InvalidGrant("invalid username or password")}
 }

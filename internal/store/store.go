@@ -100,6 +100,10 @@ type Queries interface {
 	CreateFamily(ctx context.Context, f *Family) error
 	// GetFamily returns a family without locking it; ErrNotFound if none.
 	GetFamily(ctx context.Context, id string) (*Family, error)
+	// LockUser returns a user and, inside [Store.Tx], locks its row until
+	// the transaction ends, as LockFamily does: what is decided about one
+	// user's sessions (the family cap, a password change) is serialised.
+	LockUser(ctx context.Context, id string) (*User, error)
 	// LockFamily returns a family and, inside [Store.Tx], locks its row
 	// until the transaction ends (SELECT ... FOR UPDATE, or the database
 	// write lock on SQLite); ErrNotFound if none.
@@ -130,6 +134,10 @@ type Queries interface {
 	// Deny adds or extends a deny-list entry; an existing entry keeps the
 	// later of the two expiries.
 	Deny(ctx context.Context, d Denial) error
+	// DenyOnce adds d unless an entry with its key holds after now, and
+	// reports whether it added it: a one-time identifier (a client
+	// assertion's jti) is accepted once across every replica.
+	DenyOnce(ctx context.Context, d Denial, now time.Time) (bool, error)
 	// Denied reports whether any of keys has an entry expiring after now.
 	Denied(ctx context.Context, keys []string, now time.Time) (bool, error)
 	// ListDenials returns at most limit entries that hold after now and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TxCommitAndRollback", testTx},
 		{"ConcurrentLockFamilyOneWinner", testConcurrentOneWinner},
 		{"ConcurrentLockFamilyNoLostUpdate", testConcurrentNoLostUpdate},
+		{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
 		{"ConcurrentRevokeFamily", testConcurrentRevoke},
 		{"ConcurrentAppendEvents", testConcurrentEvents},
 	} {
@@ -96,9 +98,11 @@ func testClients(t *testing.T, st store.Store) {
 	full := &store.Client{ID: "full", SecretHash: []byte{1, 2, 3}, GrantTypes: []string{"password", "refresh_token"},
 		Scopes: []string{"read", "write"}, Audiences: []string{"https://api.example"}, RedirectURIs: []string{"https://app.example/cb"},
 		ReuseGrace: dur(0), AccessTokenTTL: dur(5 * time.Minute), RefreshIdleTTL: dur(time.Hour), RefreshAbsoluteTTL: dur(2 * time.Hour),
+		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`),
 		CreatedAt: at(0), UpdatedAt: at(time.Second)}
 	bare := &store.Client{ID: "bare", Public: true, SecretPHC: "", CreatedAt: at(0), UpdatedAt: at(0)}
-	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true, CreatedAt: at(0), UpdatedAt: at(0)}
+	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true,
+		JWKSURI: "https://app.example/jwks.json", CreatedAt: at(0), UpdatedAt: at(0)}
 	for _, c := range []*store.Client{full, bare, phc} {
 		check(t, st.CreateClient(ctx, c))
 	}
@@ -125,6 +129,7 @@ func testClients(t *testing.T, st store.Store) {
 	}
 
 	full.Scopes, full.Disabled, full.ReuseGrace, full.UpdatedAt = []string{"read"}, true, nil, at(time.Minute)
+	full.RequireDPoP, full.AuthMethod, full.JWKS, full.JWKSURI = false, "", nil, "https://app.example/keys"
 	check(t, st.UpdateClient(ctx, full))
 	got, _ = st.GetClient(ctx, "full")
 	equal(t, "updated client", got, full)
@@ -407,6 +412,24 @@ func testDenyList(t *testing.T, st store.Store) {
 	if want := []string{"jti:c", "sid:b"}; !slices.Equal(keys, want) {
 		t.Fatalf("ListDenials paged through %v, want %v (jti:a has expired)", keys, want)
 	}
+	// DenyOnce: first use wins, a live duplicate loses, an expired entry
+	// is taken over.
+	for _, tc := range []struct {
+		key  string
+		now  time.Time
+		want bool
+	}{
+		{"once:x", at(0), true},
+		{"once:x", at(30 * time.Minute), false},
+		{"jti:a", at(30 * time.Minute), false},
+		{"jti:a", at(61 * time.Minute), true},
+	} {
+		got, err := st.DenyOnce(ctx, store.Denial{Key: tc.key, ExpiresAt: tc.now.Add(time.Hour)}, tc.now)
+		check(t, err)
+		if got != tc.want {
+			t.Fatalf("DenyOnce(%s at %v) = %v, want %v", tc.key, tc.now, got, tc.want)
+		}
+	}
 	n, err := st.DeleteExpiredDenials(ctx, at(90*time.Minute), 10)
 	check(t, err)
 	if n != 1 {
@@ -605,6 +628,32 @@ func testConcurrentNoLostUpdate(t *testing.T, st store.Store) {
 	if f.Generation != workers+1 {
 		t.Fatalf("generation %d after %d increments from 1; updates were lost", f.Generation, workers)
 	}
+}
+
+// testConcurrentUserNoLostUpdate: read-modify-write of a user under
+// LockUser loses no update; each worker appends to the username.
+func testConcurrentUserNoLostUpdate(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	check(t, st.CreateUser(ctx, &store.User{ID: "u", Username: "n", PasswordPHC: "x", CreatedAt: at(0), UpdatedAt: at(0)}))
+	for _, err := range parallel(workers, func(int) error {
+		return st.Tx(ctx, func(tx store.Tx) error {
+			u, err := tx.LockUser(ctx, "u")
+			if err != nil {
+				return err
+			}
+			u.Username += "+"
+			return tx.UpdateUser(ctx, u)
+		})
+	}) {
+		check(t, err)
+	}
+	u, err := st.GetUser(ctx, "u")
+	check(t, err)
+	if want := "n" + strings.Repeat("+", workers); u.Username != want {
+		t.Fatalf("username %q after %d appends, want %q: updates were lost", u.Username, workers, want)
+	}
+	_, err = st.LockUser(ctx, "ghost")
+	wantIs(t, err, store.ErrNotFound)
 }
 
 func testConcurrentRevoke(t *testing.T, st store.Store) {
