@@ -2,6 +2,9 @@ package resource_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -320,5 +323,61 @@ func TestRotorDenyListNeedsConfidentialClient(t *testing.T) {
 		DenyList: &resource.DenyList{ClientID: apiID, ClientSecret: "wrong"}})
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRotorDPoP: a token Rotor binds to the client's key (cnf.jkt) passes
+// with a proof by that key for the request, and fails as a bearer token
+// or with a proof by another key.
+func TestRotorDPoP(t *testing.T) {
+	r := rotor(t)
+	v := verifierFor(t, r, resource.Config{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
+	// The token request carries a proof for the token endpoint.
+	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"correct horse battery staple"}}
+	req, _ := http.NewRequest(http.MethodPost, r.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", secret)
+	req.Header.Set("DPoP", proof(t, key, http.MethodPost, r.URL+"/oauth2/token", "", time.Now(),
+		func(_, c map[string]any) { delete(c, "ath") }))
+	resp, err := r.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr tokenResponse
+	err = json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || tr.TokenType != "DPoP" {
+		t.Fatalf("token endpoint: %d %+v %v", resp.StatusCode, tr, err)
+	}
+
+	api := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := resource.ClaimsFrom(r.Context())
+		_, _ = io.WriteString(w, c.KeyThumbprint)
+	})))
+	defer api.Close()
+	call := func(scheme string, signer *ecdsa.PrivateKey) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, api.URL+"/orders?page=1", nil)
+		req.Header.Set("Authorization", scheme+" "+tr.AccessToken)
+		req.Header.Set("DPoP", proof(t, signer, http.MethodGet, api.URL+"/orders", tr.AccessToken, time.Now(), nil))
+		resp, err := api.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp = call("DPoP", key)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != thumbprint(t, key) {
+		t.Fatalf("DPoP request: %d %q %q", resp.StatusCode, body, resp.Header.Values("WWW-Authenticate"))
+	}
+	for name, resp := range map[string]*http.Response{"as Bearer": call("Bearer", key), "proof by another key": call("DPoP", other)} {
+		if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized ||
+			!strings.HasPrefix(ch, "DPoP ") || !strings.Contains(ch, `error="invalid_token"`) {
+			t.Errorf("%s: %d %q", name, resp.StatusCode, ch)
+		}
 	}
 }

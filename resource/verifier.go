@@ -24,8 +24,6 @@ type Verifier struct {
 	algs         []jose.SignatureAlgorithm
 	proofAlgList []jose.SignatureAlgorithm
 	proofAlgs    string
-	// requiredScope is RequiredScopes as a scope string, for challenges.
-	requiredScope string
 
 	keys       *keyCache
 	replay     *replayCache
@@ -47,13 +45,18 @@ type Verifier struct {
 // cannot: a verifier that starts with no keys could only refuse every
 // token. ctx bounds this start-up only; background work (refreshing the
 // keys, polling the deny-list) runs until [Verifier.Close].
-func New(ctx context.Context, cfg Config) (*Verifier, error) {
-	cfg, err := cfg.settings()
+func New(ctx context.Context, cfg Config) (_ *Verifier, err error) {
+	cfg, err = cfg.settings()
 	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{cfg: cfg, requiredScope: strings.Join(cfg.RequiredScopes, " ")}
+	v := &Verifier{cfg: cfg}
 	v.bg, v.stop = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			_ = v.Close()
+		}
+	}()
 	tokenAlgs := map[string]bool{}
 	for _, a := range cfg.Algorithms {
 		v.algs = append(v.algs, asymmetric[a])
