@@ -21,6 +21,21 @@
 // A token bound to a key (cnf.jkt) must come with the DPoP scheme and a
 // valid proof for this very request.
 //
+// # DPoP
+//
+// A token bound to a key must arrive as "Authorization: DPoP <token>" with
+// a DPoP header: a proof (RFC 9449 §4) signed by that key, naming the
+// request's method and URL ([Config.BaseURL] says what the URL looks like
+// from outside), issued within [Config.DPoPWindow], carrying the hash of
+// the token (ath) and a jti this process has not seen. Sent as a bearer
+// token it is refused, or a thief could simply drop the proof (§7.2). A
+// bearer token sent with the DPoP scheme is refused too: the client was
+// told token_type Bearer and must send it so. Proof jtis are remembered in
+// memory, per process: replicas of an API do not share them, so a proof
+// captured in transit could be replayed once against each replica within
+// the window, for the same method and URL only. Server nonces (§9) are
+// not used.
+//
 // # Revocation, and what it costs
 //
 // A signed token verified offline stays valid until it expires, even if

@@ -30,8 +30,8 @@ func (c *claimsContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// ClaimsFrom returns the claims [Verifier.Middleware] verified for the
-// request whose context is ctx.
+// ClaimsFrom returns the claims [Verifier.Middleware] (or
+// [Verifier.Require]) verified for the request whose context is ctx.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	if c, ok := ctx.Value(claimsKey{}).(*claimsContext); ok {
 		return &c.claims, true

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -379,5 +380,34 @@ func TestRotorDPoP(t *testing.T) {
 			!strings.HasPrefix(ch, "DPoP ") || !strings.Contains(ch, `error="invalid_token"`) {
 			t.Errorf("%s: %d %q", name, resp.StatusCode, ch)
 		}
+	}
+}
+
+// TestRotorDenyListPages: a deny-list longer than one of Rotor's pages
+// (10,000 entries) is read to its end.
+func TestRotorDenyListPages(t *testing.T) {
+	r := rotor(t)
+	tok := machineToken(t, r, "orders:read")
+	ctx := context.Background()
+	// Fillers whose keys sort before any jti Rotor mints, so that the
+	// real entry lands on the second page.
+	exp := time.Now().Add(time.Hour)
+	err := r.Store.Tx(ctx, func(tx store.Tx) error {
+		for i := range 10_000 {
+			if err := tx.Deny(ctx, store.Denial{Key: fmt.Sprintf("jti:!%05d", i), ExpiresAt: exp}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, r, callerID, tok)
+	v := verifierFor(t, r, resource.Config{DenyList: &resource.DenyList{ClientID: apiID, ClientSecret: apiSecret}})
+	_, err = v.Verify(ctx, tok)
+	wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+	if _, err := v.Verify(ctx, machineToken(t, r, "orders:read")); err != nil {
+		t.Fatal(err)
 	}
 }
