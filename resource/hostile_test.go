@@ -393,3 +393,21 @@ func TestVerifyAfterClose(t *testing.T) {
 		t.Fatalf("%d %v", rec.Code, rec.Header())
 	}
 }
+
+// TestAlgorithmMustFitKey: with several algorithms allowed, a token must
+// still use the one its key is for; an EC key never checks an RS256 or
+// PS256 signature, whatever the header claims.
+func TestAlgorithmMustFitKey(t *testing.T) {
+	is := newTestIssuer(t)
+	v := is.verifier(t, resource.Config{Algorithms: []string{"ES256", "RS256", "PS256", "EdDSA"}})
+	now := time.Now()
+	for _, alg := range []string{"RS256", "PS256", "EdDSA"} {
+		h := header(is.kid)
+		h["alg"] = alg
+		_, err := v.Verify(context.Background(), signES256(is.key(is.kid), h, is.claims(now)))
+		wantError(t, err, resource.ErrAlgorithm, resource.CodeInvalidToken, http.StatusUnauthorized)
+	}
+	if _, err := v.Verify(context.Background(), is.mint(is.claims(now))); err != nil {
+		t.Fatal(err)
+	}
+}
