@@ -27,8 +27,11 @@ const (
 // env is a real Rotor on loopback with one client and one user, and the
 // first token of a session obtained with the password grant.
 type env struct {
-	r     *testrig.Rig
-	oc    *oauth2.Config
+	r  *testrig.Rig
+	oc *oauth2.Config
+	// user is alice's username, qualified by the client id so that several
+	// envs can share one store.
+	user  string
 	first *oauth2.Token
 	// tokenCalls counts requests that reached the token endpoint through
 	// the HTTP client the tests give to their Sources.
@@ -51,14 +54,15 @@ func newEnv(t testing.TB, st store.Store, c store.Client, public bool) *env {
 		sec = ""
 	}
 	r.AddClient(t, c, sec)
-	r.AddUser(t, username, password)
-	e := &env{r: r, oc: &oauth2.Config{ClientID: c.ID, ClientSecret: sec, Scopes: c.Scopes,
+	user := username + "@" + c.ID
+	r.AddUser(t, user, password)
+	e := &env{r: r, user: user, oc: &oauth2.Config{ClientID: c.ID, ClientSecret: sec, Scopes: c.Scopes,
 		Endpoint: oauth2.Endpoint{TokenURL: r.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}}
 	if public {
 		e.oc.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, r.Client())
-	tok, err := e.oc.PasswordCredentialsToken(ctx, username, password)
+	tok, err := e.oc.PasswordCredentialsToken(ctx, user, password)
 	if err != nil {
 		t.Fatalf("password grant: %v", err)
 	}
