@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
@@ -47,6 +49,9 @@ type clientView struct {
 	RefreshIdleTTL     *string  `json:"refresh_idle_ttl"`
 	RefreshAbsoluteTTL *string  `json:"refresh_absolute_ttl"`
 	Disabled           bool     `json:"disabled"`
+	RequireDPoP        bool     `json:"require_dpop"`
+	AuthMethod         string   `json:"token_endpoint_auth_method"`
+	JWKSURI            string   `json:"jwks_uri,omitempty"`
 	CreatedAt          string   `json:"created_at"`
 	UpdatedAt          string   `json:"updated_at"`
 	// ClientSecret is set only in the answer to `client create
@@ -61,8 +66,9 @@ func viewClient(c *store.Client) clientView {
 		Audiences: nonNil(c.Audiences), RedirectURIs: nonNil(c.RedirectURIs),
 		ReuseGrace: durText(c.ReuseGrace), AccessTokenTTL: durText(c.AccessTokenTTL),
 		RefreshIdleTTL: durText(c.RefreshIdleTTL), RefreshAbsoluteTTL: durText(c.RefreshAbsoluteTTL),
-		Disabled: c.Disabled, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
+		Disabled: c.Disabled, RequireDPoP: c.RequireDPoP, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
 	}
+	v.AuthMethod, v.JWKSURI = c.AuthMethod, c.JWKSURI
 	switch {
 	case c.Public:
 		v.Type = "public"
@@ -70,6 +76,12 @@ func viewClient(c *store.Client) clientView {
 		v.SecretKind = "generated"
 	case c.SecretPHC != "":
 		v.SecretKind = "chosen"
+	}
+	if v.AuthMethod == "" {
+		v.AuthMethod = oauth.AuthClientSecretBasic
+		if c.Public {
+			v.AuthMethod = oauth.AuthNone
+		}
 	}
 	return v
 }
@@ -92,12 +104,13 @@ func durText(d *time.Duration) *string {
 func (a *app) clientCreateCmd() *cobra.Command {
 	var (
 		id, sec, scopes                        string
-		generate, public, asJSON               bool
+		generate, public, asJSON, requireDPoP  bool
 		grants, audiences, redirects           []string
 		grace, accessTTL, idleTTL, absoluteTTL string
+		jwksFile, jwksURI                      string
 	)
 	cmd := &cobra.Command{
-		Use:   "create --id ID (--secret S | --generate-secret | --public) --grant-types a,b --scopes \"a b\"",
+		Use:   "create --id ID (--secret S | --generate-secret | --public | --jwks FILE | --jwks-uri URL) --grant-types a,b --scopes \"a b\"",
 		Short: "Register a client",
 		Long: `Register a client. Choose exactly one way for it to authenticate:
 
@@ -105,7 +118,11 @@ func (a *app) clientCreateCmd() *cobra.Command {
                      only its keyed hash (recommended);
   --secret S         a secret you choose, stored as an argon2id hash;
   --public           no secret (mobile, SPA, CLI apps); a public client may
-                     not use client_credentials.
+                     not use client_credentials;
+  --jwks FILE        private_key_jwt (RFC 7523): the client signs a JWT with
+                     a key of this JSON Web Key Set (public keys only);
+  --jwks-uri URL     private_key_jwt with the set fetched from an https URL
+                     (cached; refetched when an unknown key id appears).
 
 Grant types: refresh_token, client_credentials, password. The lifetimes
 default to the server's settings; set them here to override for this client.`,
@@ -117,11 +134,11 @@ default to the server's settings; set them here to override for this client.`,
 			if err := required(cmd, "id", "grant-types"); err != nil {
 				return err
 			}
-			how, err := exactlyOne(cmd, "secret", "generate-secret", "public")
+			how, err := exactlyOne(cmd, "secret", "generate-secret", "public", "jwks", "jwks-uri")
 			if err != nil {
 				return err
 			}
-			c := &store.Client{ID: id, Public: public}
+			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP}
 			if err := checkClientID(id); err != nil {
 				return err
 			}
@@ -142,6 +159,22 @@ default to the server's settings; set them here to override for this client.`,
 			}
 			if how == "secret" && sec == "" {
 				return usagef("--secret is empty; give a secret or use --generate-secret")
+			}
+			switch how {
+			case "jwks":
+				b, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return fmt.Errorf("read --jwks: %w", err)
+				}
+				if _, err := server.ParseClientJWKS(b); err != nil {
+					return usagef("--jwks %s: %v", jwksFile, err)
+				}
+				c.AuthMethod, c.JWKS = oauth.AuthPrivateKeyJWT, b
+			case "jwks-uri":
+				if err := server.CheckJWKSURI(jwksURI); err != nil {
+					return usagef("--jwks-uri: %v", err)
+				}
+				c.AuthMethod, c.JWKSURI = oauth.AuthPrivateKeyJWT, jwksURI
 			}
 
 			e, err := a.open(cmd)
@@ -192,6 +225,8 @@ default to the server's settings; set them here to override for this client.`,
 	f.StringVar(&sec, "secret", "", "a secret you choose, stored as an argon2id hash")
 	f.BoolVar(&generate, "generate-secret", false, "mint a 256-bit secret and print it once")
 	f.BoolVar(&public, "public", false, "a public client, with no secret")
+	f.StringVar(&jwksFile, "jwks", "", "file with the client's JSON Web Key Set, for private_key_jwt")
+	f.StringVar(&jwksURI, "jwks-uri", "", "https URL of the client's JSON Web Key Set, for private_key_jwt")
 	f.StringSliceVar(&grants, "grant-types", nil, "comma-separated grant types: refresh_token, client_credentials, password (required)")
 	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
 	f.StringSliceVar(&audiences, "audiences", nil, "comma-separated audiences (resource servers) its access tokens may name")
@@ -200,6 +235,7 @@ default to the server's settings; set them here to override for this client.`,
 	f.StringVar(&accessTTL, "access-token-ttl", "", "access-token lifetime for this client (default: the server's)")
 	f.StringVar(&idleTTL, "refresh-idle-ttl", "", "refresh-token idle lifetime for this client (default: the server's)")
 	f.StringVar(&absoluteTTL, "refresh-absolute-ttl", "", "refresh-token absolute lifetime for this client (default: the server's)")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449); its families are bound to the key")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
@@ -397,11 +433,16 @@ func (a *app) clientGetCmd() *cobra.Command {
 			fmt.Fprintf(w, "id:\t%s\n", v.ID)
 			fmt.Fprintf(w, "type:\t%s\n", v.Type)
 			fmt.Fprintf(w, "secret:\t%s\n", v.SecretKind)
+			fmt.Fprintf(w, "authentication:\t%s\n", v.AuthMethod)
+			if v.JWKSURI != "" {
+				fmt.Fprintf(w, "JWKS URI:\t%s\n", v.JWKSURI)
+			}
 			fmt.Fprintf(w, "status:\t%s\n", status(v.Disabled))
 			fmt.Fprintf(w, "grant types:\t%s\n", strings.Join(v.GrantTypes, ", "))
 			fmt.Fprintf(w, "scopes:\t%s\n", orDash(strings.Join(v.Scopes, " ")))
 			fmt.Fprintf(w, "audiences:\t%s\n", orDash(strings.Join(v.Audiences, ", ")))
 			fmt.Fprintf(w, "redirect URIs:\t%s\n", orDash(strings.Join(v.RedirectURIs, ", ")))
+			fmt.Fprintf(w, "require DPoP:\t%t\n", v.RequireDPoP)
 			fmt.Fprintf(w, "reuse grace:\t%s\n", dur(v.ReuseGrace))
 			fmt.Fprintf(w, "access-token TTL:\t%s\n", dur(v.AccessTokenTTL))
 			fmt.Fprintf(w, "refresh idle TTL:\t%s\n", dur(v.RefreshIdleTTL))

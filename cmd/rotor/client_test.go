@@ -2,10 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
@@ -52,9 +59,13 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatal("--access-token-ttl not stored")
 	}
 
-	out = h.ok("client", "create", "--id", "tv", "--public", "--grant-types", "refresh_token", "--redirect-uris", "https://tv.example.com/cb")
+	out = h.ok("client", "create", "--id", "tv", "--public", "--grant-types", "refresh_token", "--redirect-uris", "https://tv.example.com/cb",
+		"--require-dpop")
 	if !strings.Contains(out, `public client "tv"`) || strings.Contains(out, "client_secret") {
 		t.Fatalf("create said %q", out)
+	}
+	if tv := decode[clientView](t, h.ok("client", "get", "--id", "tv", "--json")); !tv.RequireDPoP {
+		t.Fatal("--require-dpop not stored")
 	}
 
 	r := h.run("", "client", "create", "--id", "web", "--public", "--grant-types", "refresh_token")
@@ -114,5 +125,53 @@ func TestClientLifecycle(t *testing.T) {
 	}
 	if f, _ := st.GetFamily(ctx, "AAAAAAAAAAAAAAAAAAAAAA"); !f.Revoked() || f.RevokeReason != "admin" {
 		t.Fatalf("family not revoked by delete: %+v", f)
+	}
+}
+
+func TestClientCreatePrivateKeyJWT(t *testing.T) {
+	h := newHarness(t)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k.Public(), KeyID: "k1"}}})
+	priv, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k, KeyID: "k1"}}})
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	v := decode[clientView](t, h.ok("client", "create", "--id", "robot", "--jwks", write("pub.json", pub),
+		"--grant-types", "client_credentials", "--json"))
+	if v.AuthMethod != "private_key_jwt" || v.ClientSecret != "" {
+		t.Fatalf("created %+v", v)
+	}
+	c, err := h.store().GetClient(context.Background(), "robot")
+	if err != nil || c.AuthMethod != "private_key_jwt" || string(c.JWKS) != string(pub) {
+		t.Fatalf("stored %+v, %v", c, err)
+	}
+	v = decode[clientView](t, h.ok("client", "create", "--id", "robot2", "--jwks-uri", "https://robot.example/jwks.json",
+		"--grant-types", "client_credentials", "--json"))
+	if v.JWKSURI != "https://robot.example/jwks.json" {
+		t.Fatalf("created %+v", v)
+	}
+
+	for name, args := range map[string][]string{
+		"a private key":    {"--jwks", write("priv.json", priv)},
+		"not a JWKS":       {"--jwks", write("junk.json", []byte(`{"keys": 3}`))},
+		"an empty set":     {"--jwks", write("empty.json", []byte(`{"keys": []}`))},
+		"a missing file":   {"--jwks", filepath.Join(dir, "nope.json")},
+		"plain http":       {"--jwks-uri", "http://robot.example/jwks.json"},
+		"a relative URL":   {"--jwks-uri", "/jwks.json"},
+		"a secret as well": {"--jwks", write("pub2.json", pub), "--generate-secret"},
+	} {
+		r := h.run("", append([]string{"client", "create", "--id", "bad", "--grant-types", "client_credentials"}, args...)...)
+		if r.code == 0 || r.stderr == "" {
+			t.Errorf("%s: exit %d, stderr %q", name, r.code, r.stderr)
+		}
+	}
+	if _, err := h.store().GetClient(context.Background(), "bad"); err == nil {
+		t.Fatal("a refused client was stored")
 	}
 }

@@ -136,12 +136,13 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		issuer = cfg.DeriveIssuer(ln.Addr().String())
 	}
 	h, err := server.New(server.Options{
-		Issuer:  issuer,
-		Store:   st,
-		Secrets: sk,
-		Signer:  km,
-		Family:  cfg.Family(),
-		Log:     log,
+		Issuer:    issuer,
+		Store:     st,
+		Secrets:   sk,
+		Signer:    km,
+		Family:    cfg.Family(),
+		Log:       log,
+		DPoPNonce: cfg.DPoPNonce,
 	})
 	if err != nil {
 		ln.Close()

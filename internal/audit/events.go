@@ -28,6 +28,7 @@ const (
 	ReasonTokensInvalidated  = "tokens_invalidated"
 	ReasonInvalidScope       = "invalid_scope"
 	ReasonDPoPMismatch       = "dpop_mismatch"
+	ReasonDPoPMissing        = "dpop_missing"
 	ReasonReuseDetected      = "reuse_detected"
 	ReasonFamilyCap          = "family_cap"
 	ReasonRevocationEndpoint = "revocation_endpoint"

@@ -50,6 +50,8 @@ type Config struct {
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
 	LogFormat string `yaml:"log_format" help:"log format: text or json"`
 
+	DPoPNonce bool `yaml:"dpop_nonce" help:"require DPoP proofs to carry a server-issued nonce (RFC 9449 §8)"`
+
 	InsecureHTTP bool   `yaml:"insecure_http" help:"allow an http:// issuer on a non-loopback host (tokens then cross the network in clear)"`
 	TLSCert      string `yaml:"tls_cert" help:"TLS certificate file (PEM); serve HTTPS, reloaded when it changes"`
 	TLSKey       string `yaml:"tls_key" help:"TLS private key file (PEM)"`

@@ -28,7 +28,8 @@ var (
 	ErrUserDeleted        = &Error{audit.ReasonUserDeleted, "family: user no longer exists"}
 	ErrTokensInvalidated  = &Error{audit.ReasonTokensInvalidated, "family: grant predates the user's last sign-out everywhere"}
 	ErrInvalidScope       = &Error{audit.ReasonInvalidScope, "family: requested scope exceeds the grant"}
-	ErrDPoPMismatch       = &Error{audit.ReasonDPoPMismatch, "family: proof-of-possession key does not match the grant"}
+	ErrDPoPMismatch       = &Error{audit.ReasonDPoPMismatch, "family: proof-of-possession key does not match the grant; grant revoked"}
+	ErrDPoPMissing        = &Error{audit.ReasonDPoPMissing, "family: grant is bound to a key and the request has no proof"}
 	ErrReplayed           = &Error{audit.ReasonReuseDetected, "family: refresh token reuse detected; grant revoked"}
 	errGraceUnsealFailure = errors.New("family: sealed successor does not open")
 )

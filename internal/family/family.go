@@ -222,8 +222,16 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) 
 
 		switch {
 		case rt.Generation == f.Generation && secret.Equal(hash, f.LiveHash):
-			if f.DPoPJKT != "" && p.DPoPJKT != f.DPoPJKT {
-				return refuse(ErrDPoPMismatch)
+			switch {
+			case f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT:
+			case p.DPoPJKT == "":
+				// Likely a client that forgot the header: refuse, revoke nothing.
+				return refuse(ErrDPoPMissing)
+			default:
+				// The live token proven with another key has left the
+				// device it was bound to: treat it as stolen.
+				refusal = ErrDPoPMismatch
+				return s.revokeStolen(ctx, tx, f, p, rt.Generation, tid, now, audit.ReasonDPoPMismatch)
 			}
 			scopes, err := s.check(ctx, tx, f, p.Scopes)
 			if e, ok := err.(*Error); ok {
@@ -256,20 +264,25 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) 
 			// An older generation with a valid MAC: the token was used
 			// before. Someone holds a copy; revoke the whole family.
 			refusal = ErrReplayed
-			return s.revokeReplayed(ctx, tx, f, p, rt.Generation, tid, now)
+			return s.revokeStolen(ctx, tx, f, p, rt.Generation, tid, now, audit.ReasonReuseDetected)
 		}
 	})
-	if refusal != nil && refusal != ErrReplayed {
+	revoked := refusal == ErrReplayed || refusal == ErrDPoPMismatch
+	if refusal != nil && !revoked {
 		s.fail(ctx, now, &failed, p.Meta, refusal)
 		return nil, refusal
 	}
 	if err != nil {
 		return nil, fmt.Errorf("family: refresh: %w", err)
 	}
-	if refusal == ErrReplayed {
-		s.log.WarnContext(ctx, "refresh token reuse detected; family revoked",
+	if revoked {
+		msg := "refresh token reuse detected; family revoked"
+		if refusal == ErrDPoPMismatch {
+			msg = "live refresh token proven with another DPoP key; family revoked"
+		}
+		s.log.WarnContext(ctx, msg, "reason", refusal.Reason,
 			"family", rt.FamilyID, "client", p.Client.ID, "generation", rt.Generation, "token_id", tid, "ip", p.IP)
-		return nil, ErrReplayed
+		return nil, refusal
 	}
 	return grant, nil
 }
@@ -345,17 +358,25 @@ func (s *Service) graceRetry(ctx context.Context, tx store.Tx, f *store.Family, 
 	return &Grant{Family: *f, RefreshToken: string(tok), Scopes: scopes, Retry: true}, nil
 }
 
-func (s *Service) revokeReplayed(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, gen uint64, tid string, now time.Time) error {
-	if _, err := tx.RevokeFamily(ctx, f.ID, audit.ReasonReuseDetected, now); err != nil {
+// revokeStolen revokes a family whose token someone else holds: a replay of
+// a used generation, or the live one proven with another DPoP key. The
+// family's access tokens are deny-listed in the same transaction.
+func (s *Service) revokeStolen(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, gen uint64, tid string, now time.Time, reason string) error {
+	if _, err := tx.RevokeFamily(ctx, f.ID, reason, now); err != nil {
 		return err
 	}
 	if err := tx.Deny(ctx, s.sidDenial(f.ID, p.Client, now)); err != nil {
 		return err
 	}
+	revoked := s.event(now, audit.FamilyRevoked, f, p.Meta, "", f.Generation, reason)
+	if reason != audit.ReasonReuseDetected {
+		revoked.TokenID, revoked.Generation = tid, gen
+		revoked.Detail = "the live refresh token was proven with another DPoP key"
+		return tx.AppendEvents(ctx, revoked)
+	}
 	reuse := s.event(now, audit.ReuseDetected, f, p.Meta, tid, gen, "")
 	reuse.Detail = fmt.Sprintf("presented generation %d, live generation %d", gen, f.Generation)
-	return tx.AppendEvents(ctx, reuse,
-		s.event(now, audit.FamilyRevoked, f, p.Meta, "", f.Generation, audit.ReasonReuseDetected))
+	return tx.AppendEvents(ctx, reuse, revoked)
 }
 
 // sidDenial deny-lists a family's access tokens for as long as any of them

@@ -480,3 +480,79 @@ func TestConcurrentRefresh(t *testing.T) {
 		})
 	}
 }
+
+// TestDPoPBoundFamily: a family bound to a key refreshes only with proofs
+// by that key. No proof is refused and revokes nothing; a proof by another
+// key on the live token means the token left its device: revoked. Grace
+// retries need the same key too.
+func TestDPoPBoundFamily(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, time.Minute)
+		ctx := context.Background()
+		refresh := func(tok, jkt string) (*family.Grant, error) {
+			return fx.svc.Refresh(ctx, family.RefreshParams{Client: fx.client, Token: tok, DPoPJKT: jkt, AccessTokenID: secret.NewID()})
+		}
+		g, err := fx.svc.Create(ctx, family.CreateParams{Client: fx.client, User: fx.user, Scopes: []string{"read"},
+			AccessTokenID: secret.NewID(), Grant: "password", DPoPJKT: "key-A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fx.family(t, g.Family.ID).DPoPJKT != "key-A" {
+			t.Fatal("family not bound to the creation key")
+		}
+		for range 3 {
+			if g, err = refresh(g.RefreshToken, "key-A"); err != nil {
+				t.Fatalf("refresh with the bound key: %v", err)
+			}
+		}
+		_, err = refresh(g.RefreshToken, "")
+		wantErr(t, err, family.ErrDPoPMissing)
+		if fx.family(t, g.Family.ID).Revoked() {
+			t.Fatal("a request without a proof revoked the family")
+		}
+		// A grace retry with the bound key gets the same successor.
+		prev := g.RefreshToken
+		g, err = refresh(prev, "key-A")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := refresh(prev, "key-A"); err != nil {
+			t.Fatalf("grace retry with the bound key: %v", err)
+		}
+
+		_, err = refresh(g.RefreshToken, "key-B")
+		wantErr(t, err, family.ErrDPoPMismatch)
+		f := fx.family(t, g.Family.ID)
+		if !f.Revoked() || f.RevokeReason != audit.ReasonDPoPMismatch {
+			t.Fatalf("family revoked=%v reason=%q after the live token was proven by another key", f.Revoked(), f.RevokeReason)
+		}
+		if denied, _ := st.Denied(ctx, []string{family.DenySID(f.ID)}, fx.clock.Now()); !denied {
+			t.Fatal("the revoked family's access tokens were not deny-listed")
+		}
+		if ev := fx.events(t, audit.FamilyRevoked); len(ev) != 1 || ev[0].Reason != audit.ReasonDPoPMismatch {
+			t.Fatalf("family_revoked events %+v", ev)
+		}
+		_, err = refresh(g.RefreshToken, "key-A")
+		wantErr(t, err, family.ErrRevoked)
+	})
+}
+
+func TestDPoPGraceRetryWithAnotherKeyIsAReplay(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, time.Minute)
+		ctx := context.Background()
+		g1, err := fx.svc.Create(ctx, family.CreateParams{Client: fx.client, User: fx.user, Scopes: []string{"read"},
+			AccessTokenID: secret.NewID(), Grant: "password", DPoPJKT: "key-A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.svc.Refresh(ctx, family.RefreshParams{Client: fx.client, Token: g1.RefreshToken, DPoPJKT: "key-A", AccessTokenID: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = fx.svc.Refresh(ctx, family.RefreshParams{Client: fx.client, Token: g1.RefreshToken, DPoPJKT: "key-B", AccessTokenID: "b"})
+		wantErr(t, err, family.ErrReplayed)
+		if !fx.family(t, g1.Family.ID).Revoked() {
+			t.Fatal("not revoked")
+		}
+	})
+}

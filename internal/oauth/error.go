@@ -75,6 +75,17 @@ func UnsupportedTokenType(desc string) *Error {
 	return newError("unsupported_token_type", http.StatusBadRequest, desc)
 }
 
+// InvalidDPoPProof reports a missing or bad DPoP proof (RFC 9449 §5).
+func InvalidDPoPProof(desc string) *Error {
+	return newError("invalid_dpop_proof", http.StatusBadRequest, desc)
+}
+
+// UseDPoPNonce asks the client to retry with the server's nonce, sent in
+// the DPoP-Nonce header (RFC 9449 §8).
+func UseDPoPNonce(desc string) *Error {
+	return newError("use_dpop_nonce", http.StatusBadRequest, desc)
+}
+
 // TooManyRequests reports a rate-limited client; retryAfter is in seconds.
 func TooManyRequests(desc string, retryAfter int) *Error {
 	e := newError("invalid_request", http.StatusTooManyRequests, desc)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxFormBytes is the default cap on a form-encoded request body. Token
@@ -33,7 +34,7 @@ func (f Form) Get(name string) string {
 // All returns every value of a repeatable parameter.
 func (f Form) All(name string) []string { return f[name] }
 
-// Has reports whether the parameter was sent, even with an empty value.
+// Has reports whether the parameter was sent with a value.
 func (f Form) Has(name string) bool {
 	_, ok := f[name]
 	return ok
@@ -76,7 +77,10 @@ func ParseForm(r *http.Request, maxBytes int64) (Form, error) {
 }
 
 // ParseFormBody parses a form-encoded string, refusing repeated parameters
-// (but those in [Repeatable]), malformed escapes and empty names.
+// (but those in [Repeatable]), malformed escapes, empty names, and text
+// that is not UTF-8 or holds a NUL (no field of OAuth needs either, and a
+// database would refuse them later). A parameter with an empty value is
+// dropped, as if omitted (RFC 6749 §3.1).
 func ParseFormBody(body string) (Form, error) {
 	f := Form{}
 	for body != "" {
@@ -94,6 +98,12 @@ func ParseFormBody(body string) (Form, error) {
 		if err1 != nil || err2 != nil || name == "" {
 			return nil, InvalidRequest("the request body is not valid form encoding")
 		}
+		if !CleanText(name) || !CleanText(value) {
+			return nil, InvalidRequest("the request body must be UTF-8 text without NUL characters")
+		}
+		if value == "" {
+			continue
+		}
 		if _, dup := f[name]; dup && !Repeatable[name] {
 			return nil, InvalidRequest("parameter " + quoteName(name) + " was sent more than once")
 		}
@@ -101,6 +111,10 @@ func ParseFormBody(body string) (Form, error) {
 	}
 	return f, nil
 }
+
+// CleanText reports whether s is valid UTF-8 without NUL characters, as
+// every string Rotor stores must be.
+func CleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // quoteName makes a hostile parameter name safe to echo in an error
 // description: printable ASCII only, bounded length.

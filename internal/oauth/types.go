@@ -14,6 +14,7 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthNone              = "none"
+	AuthPrivateKeyJWT     = "private_key_jwt"
 )
 
 // TokenResponse is a successful token response (RFC 6749 §5.1).
@@ -42,6 +43,14 @@ type Introspection struct {
 	Iss       string `json:"iss,omitempty"`
 	Jti       string `json:"jti,omitempty"`
 	Sid       string `json:"sid,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a DPoP-bound token: the SHA-256 JWK
+// thumbprint of its key (RFC 9449 §6.1).
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Metadata is authorization server metadata (RFC 8414 §2). Only what Rotor
@@ -59,4 +68,9 @@ type Metadata struct {
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// DenyListEndpoint is Rotor's own: the revoked families and access
+	// tokens, for resource servers that poll rather than introspect.
+	DenyListEndpoint string `json:"rotor_denylist_endpoint,omitempty"`
+	// DPoPSigningAlgs are the DPoP proof algorithms accepted (RFC 9449 §5.1).
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }

@@ -25,6 +25,11 @@ type credentials struct {
 	Method string
 	// HasSecret tells an empty secret from none.
 	HasSecret bool
+	// Assertion is the private_key_jwt client assertion (RFC 7523).
+	Assertion string
+	// Audiences are the values an assertion's aud may name: the issuer
+	// and the endpoint URLs. Set by the caller, not parsed.
+	Audiences []string
 }
 
 // maxCredentialLen bounds client ids and secrets before any hashing.
@@ -37,6 +42,26 @@ const maxCredentialLen = 512
 func parseCredentials(r *http.Request, f oauth.Form) (credentials, error) {
 	authz := r.Header.Get("Authorization")
 	inBody := f.Has("client_secret")
+	if f.Has("client_assertion") || f.Has("client_assertion_type") {
+		if authz != "" || inBody {
+			return credentials{}, oauth.InvalidRequest("the client must use only one authentication method")
+		}
+		if f.Get("client_assertion_type") != AssertionType {
+			return credentials{}, oauth.InvalidClient("client_assertion_type must be " + AssertionType)
+		}
+		a := f.Get("client_assertion")
+		if a == "" {
+			return credentials{}, oauth.InvalidRequest("client_assertion is required")
+		}
+		id, err := assertionSubject(a)
+		if err != nil {
+			return credentials{}, err
+		}
+		if bid := f.Get("client_id"); bid != "" && bid != id {
+			return credentials{}, oauth.InvalidClient("client_id differs from the client assertion's subject")
+		}
+		return checkLen(credentials{ClientID: id, Assertion: a, Method: oauth.AuthPrivateKeyJWT})
+	}
 	if authz != "" {
 		scheme, payload, ok := strings.Cut(authz, " ")
 		if !ok || !strings.EqualFold(scheme, "Basic") {
@@ -77,6 +102,9 @@ func checkLen(c credentials) (credentials, error) {
 	if len(c.ClientID) > maxCredentialLen || len(c.Secret) > maxCredentialLen {
 		return credentials{}, oauth.InvalidClient("client credentials are too long")
 	}
+	if !oauth.CleanText(c.ClientID) || !oauth.CleanText(c.Secret) {
+		return credentials{}, oauth.InvalidClient("client credentials must be UTF-8 text without NUL characters")
+	}
 	return c, nil
 }
 
@@ -89,6 +117,7 @@ type clientAuth struct {
 	st   store.Queries
 	keys *secret.Keys
 	now  func() time.Time
+	jwks *clientJWKS
 
 	mu    sync.Mutex
 	cache map[[32]byte]time.Time // verified credential → until
@@ -101,7 +130,8 @@ const (
 )
 
 func newClientAuth(st store.Queries, keys *secret.Keys, now func() time.Time) *clientAuth {
-	return &clientAuth{st: st, keys: keys, now: now, cache: map[[32]byte]time.Time{}, mac: keys.Hash("rotor client-auth cache")}
+	return &clientAuth{st: st, keys: keys, now: now, jwks: newClientJWKS(now),
+		cache: map[[32]byte]time.Time{}, mac: keys.Hash("rotor client-auth cache")}
 }
 
 // dummyPHC equalises the time of a failed lookup with that of a wrong
@@ -126,6 +156,16 @@ func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Cl
 		return nil, oauth.InvalidClient("client authentication failed")
 	}
 	switch {
+	case c.Method == oauth.AuthPrivateKeyJWT || cl.AuthMethod == oauth.AuthPrivateKeyJWT:
+		// A client registered for key authentication uses nothing else,
+		// and only such a client may present an assertion.
+		if c.Method != cl.AuthMethod {
+			return nil, oauth.InvalidClient("client authentication failed")
+		}
+		if err := a.verifyAssertion(ctx, cl, c.Assertion, c.Audiences); err != nil {
+			return nil, err
+		}
+		return cl, nil
 	case cl.Public:
 		// Some clients send "id:" over Basic for a public client; an empty
 		// secret is the same as none.

@@ -18,6 +18,8 @@ func FuzzParseCredentials(f *testing.F) {
 	f.Add("", "client_id=svc&client_secret=x")
 	f.Add("Bearer abc", "")
 	f.Add("Basic !!!", "client_secret=x")
+	f.Add("", "client_assertion_type="+AssertionType+"&client_assertion=eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.c2ln")
+	f.Add("", "client_assertion_type=x&client_assertion=a.b.c&client_id=a")
 	f.Fuzz(func(t *testing.T, authz, body string) {
 		form, err := oauth.ParseFormBody(body)
 		if err != nil {
@@ -34,8 +36,17 @@ func FuzzParseCredentials(f *testing.F) {
 		if c.ClientID == "" || len(c.ClientID) > maxCredentialLen || len(c.Secret) > maxCredentialLen {
 			t.Fatalf("bad credentials accepted: %+v", c)
 		}
-		if authz != "" && form.Has("client_secret") {
+		methods := 0
+		for _, m := range []bool{authz != "", form.Has("client_secret"), form.Has("client_assertion") || form.Has("client_assertion_type")} {
+			if m {
+				methods++
+			}
+		}
+		if methods > 1 {
 			t.Fatal("two authentication methods accepted")
+		}
+		if c.Method == oauth.AuthPrivateKeyJWT && (c.Assertion == "" || len(c.Assertion) > maxAssertionLen) {
+			t.Fatalf("bad assertion accepted: %d bytes", len(c.Assertion))
 		}
 	})
 }

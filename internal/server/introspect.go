@@ -82,6 +82,9 @@ func (s *Server) introspectRefresh(ctx context.Context, tok string) (*oauth.Intr
 		TokenType: "refresh_token", Exp: fam.ExpiresAt.Unix(), Sub: fam.Subject,
 		Iss: s.opts.Issuer, Sid: fam.ID, Iat: fam.CreatedAt.Unix(),
 	}
+	if fam.DPoPJKT != "" {
+		resp.Cnf = &oauth.Confirmation{JKT: fam.DPoPJKT}
+	}
 	if !fam.RotatedAt.IsZero() {
 		resp.Iat = fam.RotatedAt.Unix()
 	}
@@ -135,7 +138,7 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 	return &oauth.Introspection{
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
 		Exp: c.Expiry, Iat: c.IssuedAt, Nbf: c.NotBefore, Sub: c.Subject, Aud: aud,
-		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID,
+		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID, Cnf: c.Cnf,
 	}, nil
 }
 

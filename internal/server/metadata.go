@@ -4,24 +4,28 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/oauth"
 )
 
 // metadata is the RFC 8414 document. It advertises exactly what works.
 func (s *Server) metadata() oauth.Metadata {
 	iss := s.opts.Issuer
-	auth := []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthNone}
+	auth := []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthNone}
 	return oauth.Metadata{
-		Issuer:                                    iss,
-		TokenEndpoint:                             iss + "/oauth2/token",
-		JWKSURI:                                   iss + "/.well-known/jwks.json",
-		RevocationEndpoint:                        iss + "/oauth2/revoke",
-		IntrospectionEndpoint:                     iss + "/oauth2/introspect",
-		ResponseTypesSupported:                    []string{},
-		GrantTypesSupported:                       []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword},
-		TokenEndpointAuthMethodsSupported:         auth,
-		RevocationEndpointAuthMethodsSupported:    auth,
-		IntrospectionEndpointAuthMethodsSupported: []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost},
+		Issuer:                                     iss,
+		TokenEndpoint:                              iss + "/oauth2/token",
+		JWKSURI:                                    iss + "/.well-known/jwks.json",
+		RevocationEndpoint:                         iss + "/oauth2/revoke",
+		IntrospectionEndpoint:                      iss + "/oauth2/introspect",
+		DenyListEndpoint:                           iss + "/oauth2/denylist",
+		DPoPSigningAlgs:                            dpop.AlgorithmNames(),
+		ResponseTypesSupported:                     []string{},
+		GrantTypesSupported:                        []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword},
+		TokenEndpointAuthMethodsSupported:          auth,
+		RevocationEndpointAuthMethodsSupported:     auth,
+		IntrospectionEndpointAuthMethodsSupported:  []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT},
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgNames(),
 	}
 }
 

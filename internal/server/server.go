@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -45,6 +47,9 @@ type Options struct {
 	Log *slog.Logger
 	// MaxBodyBytes caps request bodies; oauth.MaxFormBytes when zero.
 	MaxBodyBytes int64
+	// DPoPNonce makes every DPoP proof carry a nonce the server issued
+	// (RFC 9449 §8), which bounds the life of a proof made in advance.
+	DPoPNonce bool
 }
 
 // Server is Rotor's http.Handler.
@@ -53,6 +58,9 @@ type Server struct {
 	issuer   *url.URL
 	families *family.Service
 	auth     *clientAuth
+	dpop     *dpop.Verifier
+	// tokenURL is the token endpoint as proofs name it (htu).
+	tokenURL string
 	grants   map[string]grant
 	mux      *http.ServeMux
 	log      *slog.Logger
@@ -86,6 +94,8 @@ func New(opts Options) (*Server, error) {
 		issuer:   iss,
 		families: family.New(opts.Store, opts.Secrets, opts.Family, opts.Now, opts.Log),
 		auth:     newClientAuth(opts.Store, opts.Secrets, opts.Now),
+		dpop:     dpop.NewVerifier(opts.Secrets.Hash("rotor dpop nonce"), opts.DPoPNonce, opts.Now),
+		tokenURL: opts.Issuer + "/oauth2/token",
 		log:      opts.Log,
 		now:      opts.Now,
 	}
@@ -109,6 +119,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
 	m.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
 	m.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	m.HandleFunc("GET /oauth2/denylist", s.handleDenyList)
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /readyz", s.handleReady)
 	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {
@@ -139,11 +150,22 @@ func meta(r *http.Request) family.Meta {
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	ua := r.UserAgent()
-	if len(ua) > 256 {
-		ua = ua[:256]
+	return family.Meta{IP: cleanHeader(ip), UserAgent: cleanHeader(r.UserAgent())}
+}
+
+// cleanHeader makes a header value fit for the audit trail: valid UTF-8
+// (HTTP allows Latin-1 bytes), no NUL, at most 256 bytes cut on a
+// character boundary.
+func cleanHeader(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if len(s) <= 256 {
+		return s
 	}
-	return family.Meta{IP: ip, UserAgent: ua}
+	cut := 256
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {

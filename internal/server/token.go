@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -23,6 +24,9 @@ type tokenRequest struct {
 	// aud is the audience of the access token, resolved before the grant
 	// runs so that a bad resource fails before anything is written.
 	aud []string
+	// jkt is the thumbprint of the request's verified DPoP proof key, or
+	// "": the access token is bound to it, and a new family too.
+	jkt string
 }
 
 // grant is one grant type. The token endpoint has already parsed the form,
@@ -32,6 +36,11 @@ type grant interface {
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if s.dpop.RequiresNonce() {
+		// Every answer carries the current nonce, so a client rarely
+		// needs the use_dpop_nonce round trip.
+		w.Header().Set("DPoP-Nonce", s.dpop.Nonce())
+	}
 	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -47,6 +56,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, oauth.UnsupportedGrantType("grant_type is not supported"))
 		return
 	}
+	proof, err := s.verifyProof(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
 	c, err := s.authenticate(r, f)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -57,6 +71,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &tokenRequest{form: f, client: c, meta: meta(r)}
+	switch {
+	case proof == nil && c.RequireDPoP:
+		oauth.WriteError(w, oauth.InvalidDPoPProof("this client must send a DPoP proof"))
+		return
+	case proof != nil && !s.dpop.Remember(proof):
+		// Recorded only now, so unauthenticated callers cannot fill the cache.
+		oauth.WriteError(w, oauth.InvalidDPoPProof("the DPoP proof was already used"))
+		return
+	case proof != nil:
+		req.jkt = proof.JKT
+	}
 	if req.aud, err = s.audience(f, c); err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -69,6 +94,28 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	oauth.WriteJSON(w, resp)
 }
 
+// verifyProof checks the request's DPoP proof (RFC 9449 §4.3); it returns
+// nil without error when the request has none.
+func (s *Server) verifyProof(r *http.Request) (*dpop.Proof, error) {
+	values := r.Header.Values("DPoP")
+	switch len(values) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, oauth.InvalidDPoPProof("send exactly one DPoP header")
+	}
+	p, err := s.dpop.Verify(values[0], r.Method, s.tokenURL)
+	var de *dpop.Error
+	switch {
+	case errors.As(err, &de) && de.NonceRequired:
+		return nil, oauth.UseDPoPNonce("the DPoP proof must carry the nonce in the DPoP-Nonce header")
+	case errors.As(err, &de):
+		return nil, oauth.InvalidDPoPProof(de.Reason)
+	}
+	return p, err
+}
+
 // authenticate parses and checks the request's client credentials,
 // recording failures in the audit trail.
 func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, error) {
@@ -76,6 +123,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	if err != nil {
 		return nil, err
 	}
+	creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
 	c, err := s.auth.authenticate(r.Context(), creds)
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
@@ -145,6 +193,8 @@ type accessClaims struct {
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
 	SID       string   `json:"sid,omitempty"`
+	// Cnf binds a DPoP token to its key (RFC 9449 §6.1).
+	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
 }
 
 // accessToken describes an access token to sign.
@@ -171,13 +221,17 @@ func (s *Server) respond(ctx context.Context, req *tokenRequest, at accessToken,
 		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		JTI: at.jti, ClientID: req.client.ID, Scope: oauth.JoinScope(at.scopes), SID: at.sid,
 	}
+	tokenType := "Bearer"
+	if req.jkt != "" {
+		claims.Cnf, tokenType = &oauth.Confirmation{JKT: req.jkt}, "DPoP"
+	}
 	tok, _, err := s.opts.Signer.Sign(ctx, claims)
 	if err != nil {
 		return nil, err
 	}
 	resp := &oauth.TokenResponse{
 		AccessToken: tok,
-		TokenType:   "Bearer",
+		TokenType:   tokenType,
 		ExpiresIn:   int64(ttl / time.Second),
 		Scope:       oauth.JoinScope(at.scopes),
 	}
@@ -208,7 +262,7 @@ func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Toke
 	}
 	jti := secret.NewID()
 	fg, err := g.s.families.Refresh(ctx, family.RefreshParams{
-		Client: req.client, Token: rt, Scopes: scopes, AccessTokenID: jti, Meta: req.meta,
+		Client: req.client, Token: rt, Scopes: scopes, DPoPJKT: req.jkt, AccessTokenID: jti, Meta: req.meta,
 	})
 	if err != nil {
 		return nil, familyError(err)
@@ -235,7 +289,9 @@ func familyError(err error) error {
 	case family.ErrUserDisabled, family.ErrUserDeleted, family.ErrTokensInvalidated:
 		return oauth.InvalidGrant("the grant is no longer valid; sign in again")
 	case family.ErrDPoPMismatch:
-		return oauth.InvalidGrant("the proof-of-possession key does not match the grant")
+		return oauth.InvalidGrant("the DPoP key does not match the grant; the grant has been revoked")
+	case family.ErrDPoPMissing:
+		return oauth.InvalidDPoPProof("the grant is bound to a key; send a DPoP proof")
 	default:
 		return oauth.InvalidGrant("the refresh token is invalid")
 	}
@@ -296,7 +352,7 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 	}
 	jti := secret.NewID()
 	fg, err := g.s.families.Create(ctx, family.CreateParams{
-		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, Meta: req.meta,
+		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, DPoPJKT: req.jkt, Meta: req.meta,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -327,6 +328,28 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 			t.Fatal("revoked family's access token still active")
 		}
 		expectError(t, refresh(t, r, g2.str("refresh_token")), 400, "invalid_grant")
+
+		// The deny-list carries both revocations, for confidential
+		// clients only.
+		dl := denyList(t, r, "api", "api-secret")
+		if dl.Status != 200 || dl.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("deny-list: %d %s", dl.Status, dl.Raw)
+		}
+		sids, _ := dl.Body["sid"].(map[string]any)
+		jtis, _ := dl.Body["jti"].(map[string]any)
+		sid, jti := claims(t, g2.str("access_token"))["sid"].(string), claims(t, at)["jti"].(string)
+		if exp, _ := sids[sid].(float64); exp < float64(time.Now().Unix()) {
+			t.Fatalf("deny-list lacks the revoked family %s: %s", sid, dl.Raw)
+		}
+		if exp, _ := jtis[jti].(float64); exp < float64(time.Now().Unix()) {
+			t.Fatalf("deny-list lacks the revoked access token %s: %s", jti, dl.Raw)
+		}
+		if strings.Contains(dl.Raw, at) || strings.Contains(dl.Raw, "rt_") {
+			t.Fatal("the deny-list holds a token")
+		}
+		expectError(t, denyList(t, r, "spa", ""), 401, "invalid_client")
+		expectError(t, denyList(t, r, "api", "wrong"), 401, "invalid_client")
+
 		// Unknown tokens: 200.
 		expectOK(t, r.post(t, "/oauth2/revoke", url.Values{"token": {"rt_unknown"}}, "svc", svcSecret))
 		// A token issued to another client: refused, nothing revoked.
@@ -335,6 +358,24 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		expectError(t, other, 400, "unauthorized_client")
 		expectOK(t, refresh(t, r, g3.str("refresh_token")))
 	})
+}
+
+func denyList(t *testing.T, r *rig, id, sec string) response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, r.URL+"/oauth2/denylist", nil)
+	req.SetBasicAuth(id, sec)
+	resp, err := r.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := response{Status: resp.StatusCode, Header: resp.Header}
+	raw, _ := io.ReadAll(resp.Body)
+	out.Raw = string(raw)
+	if err := json.Unmarshal(raw, &out.Body); err != nil {
+		t.Fatalf("deny-list answer is not JSON: %q", raw)
+	}
+	return out
 }
 
 func TestMetadataAndJWKS(t *testing.T) {
@@ -380,4 +421,42 @@ func openPostgres(t testing.TB, dsn string) store.Store {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// TestHostileText: bytes PostgreSQL would refuse (invalid UTF-8, NUL) are
+// refused at the edge as protocol errors, and a long or Latin-1 User-Agent
+// is cleaned, so no backend answers them with a 5xx.
+func TestHostileText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		standard(t, r, 0)
+		expectError(t, r.postRaw(t, "/oauth2/token", "application/x-www-form-urlencoded",
+			"grant_type=client_credentials&client_id=%FF&client_secret=x"), 400, "invalid_request")
+		expectError(t, r.postRaw(t, "/oauth2/token", "application/x-www-form-urlencoded",
+			"grant_type=password&username=al%00ice&password=x", "svc", svcSecret), 400, "invalid_request")
+		expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "sv\xffc", "x"), 401, "invalid_client")
+
+		for _, ua := range []string{strings.Repeat("a", 255) + "é and more", "Mozilla \xe9\xe8 Latin-1"} {
+			req, _ := http.NewRequest(http.MethodPost, r.URL+"/oauth2/token", strings.NewReader(url.Values{
+				"grant_type": {"password"}, "username": {"alice"}, "password": {"correct horse"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("User-Agent", ua)
+			req.SetBasicAuth("svc", svcSecret)
+			resp, err := r.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("User-Agent %q: status %d", ua, resp.StatusCode)
+			}
+		}
+		// An empty scope is an omitted one (RFC 6749 §3.1): all scopes.
+		g := r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"},
+			"password": {"correct horse"}, "scope": {""}}, "svc", svcSecret)
+		expectOK(t, g)
+		if g.str("scope") != "read write" {
+			t.Fatalf("scope= gave scope %q, want the client's scopes", g.str("scope"))
+		}
+	})
 }

@@ -130,8 +130,16 @@ type Queries interface {
 	// Deny adds or extends a deny-list entry; an existing entry keeps the
 	// later of the two expiries.
 	Deny(ctx context.Context, d Denial) error
+	// DenyOnce adds d unless an entry with its key holds after now, and
+	// reports whether it added it: a one-time identifier (a client
+	// assertion's jti) is accepted once across every replica.
+	DenyOnce(ctx context.Context, d Denial, now time.Time) (bool, error)
 	// Denied reports whether any of keys has an entry expiring after now.
 	Denied(ctx context.Context, keys []string, now time.Time) (bool, error)
+	// ListDenials returns at most limit entries that hold after now and
+	// whose key sorts after afterKey, in key order, so a large list is
+	// read page by page.
+	ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]Denial, error)
 	// DeleteExpiredDenials deletes at most limit entries expired at now.
 	DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error)
 

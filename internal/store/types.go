@@ -24,8 +24,18 @@ type Client struct {
 	RefreshIdleTTL     *time.Duration
 	RefreshAbsoluteTTL *time.Duration
 	Disabled           bool
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// RequireDPoP refuses token requests without a DPoP proof (RFC 9449).
+	RequireDPoP bool
+	// AuthMethod is the registered token endpoint authentication method;
+	// "" means the one its credentials imply (none for a public client,
+	// client_secret_basic or _post for one with a secret).
+	AuthMethod string
+	// JWKS is the client's inline JSON Web Key Set and JWKSURI where to
+	// fetch it, for private_key_jwt; at most one is set.
+	JWKS      []byte
+	JWKSURI   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // AllowsGrant reports whether the client may use the grant type.

@@ -40,7 +40,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
@@ -50,11 +50,12 @@ func scanClient(s scanner) (*store.Client, error) {
 		grants, scopes, auds, ru []string
 	)
 	err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds,
-		&ru, &grace, &at, &idle, &abs, &c.Disabled, &createdAt, &updatedAt)
+		&ru, &grace, &at, &idle, &abs, &c.Disabled, &createdAt, &updatedAt, &c.RequireDPoP, &c.AuthMethod,
+		&c.JWKS, &c.JWKSURI)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	c.SecretHash = bytesOut(c.SecretHash)
+	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
 	c.GrantTypes, c.Scopes, c.Audiences, c.RedirectURIs = listOut(grants), listOut(scopes), listOut(auds), listOut(ru)
 	c.ReuseGrace, c.AccessTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = durOut(grace), durOut(at), durOut(idle), durOut(abs)
 	c.CreatedAt, c.UpdatedAt = timeOut(createdAt), timeOut(updatedAt)
@@ -67,12 +68,12 @@ func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 	// abort the surrounding transaction for a caller that handles the
 	// conflict and goes on.
 	tag, err := q.q.Exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT DO NOTHING`,
 		c.ID, c.SecretHash, c.SecretPHC, c.Public, listIn(c.GrantTypes), listIn(c.Scopes),
 		listIn(c.Audiences), listIn(c.RedirectURIs), durIn(c.ReuseGrace), durIn(c.AccessTokenTTL),
 		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.CreatedAt),
-		timeIn(c.UpdatedAt))
+		timeIn(c.UpdatedAt), c.RequireDPoP, c.AuthMethod, c.JWKS, c.JWKSURI)
 	return insertResult(tag, err)
 }
 
@@ -92,11 +93,13 @@ func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
 	tag, err := q.q.Exec(ctx, `UPDATE clients SET secret_hash = $2, secret_phc = $3,
 		public = $4, grant_types = $5, scopes = $6, audiences = $7, redirect_uris = $8,
 		reuse_grace_ns = $9, access_token_ttl_ns = $10, refresh_idle_ttl_ns = $11,
-		refresh_absolute_ttl_ns = $12, disabled = $13, updated_at = $14
+		refresh_absolute_ttl_ns = $12, disabled = $13, updated_at = $14, require_dpop = $15,
+		auth_method = $16, jwks = $17, jwks_uri = $18
 		WHERE id = $1`,
 		c.ID, c.SecretHash, c.SecretPHC, c.Public, listIn(c.GrantTypes), listIn(c.Scopes),
 		listIn(c.Audiences), listIn(c.RedirectURIs), durIn(c.ReuseGrace), durIn(c.AccessTokenTTL),
-		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.UpdatedAt))
+		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.UpdatedAt),
+		c.RequireDPoP, c.AuthMethod, c.JWKS, c.JWKSURI)
 	return oneRow(tag, err)
 }
 
@@ -363,6 +366,16 @@ func (q *queries) Deny(ctx context.Context, d store.Denial) error {
 	return mapErr(err)
 }
 
+// DenyOnce adds d unless a live entry with its key exists; an expired one
+// is replaced. Concurrent callers with one key serialize on the key's
+// unique index, so exactly one of them adds it.
+func (q *queries) DenyOnce(ctx context.Context, d store.Denial, now time.Time) (bool, error) {
+	n, err := rowCount(q.q.Exec(ctx, `INSERT INTO denylist (key, expires_at) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE denylist.expires_at <= $3`,
+		d.Key, timeIn(d.ExpiresAt), now))
+	return n == 1, err
+}
+
 // Denied reports whether any of keys has an entry expiring after now.
 func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (bool, error) {
 	if len(keys) == 0 {
@@ -375,6 +388,32 @@ func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (boo
 		return false, mapErr(err)
 	}
 	return denied, nil
+}
+
+// ListDenials returns a page of the entries that hold after now.
+func (q *queries) ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]store.Denial, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := q.q.Query(ctx, `SELECT key, expires_at FROM denylist
+		WHERE expires_at > $1 AND key > $2 ORDER BY key LIMIT $3`, now, afterKey, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Denial
+	for rows.Next() {
+		var (
+			d   store.Denial
+			exp *time.Time
+		)
+		if err := rows.Scan(&d.Key, &exp); err != nil {
+			return nil, mapErr(err)
+		}
+		d.ExpiresAt = timeOut(exp)
+		out = append(out, d)
+	}
+	return out, mapErr(rows.Err())
 }
 
 // DeleteExpiredDenials deletes at most limit entries expired at now (whose

@@ -32,7 +32,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
@@ -42,10 +42,10 @@ func scanClient(s scanner) (*store.Client, error) {
 		created, updated         sql.NullInt64
 	)
 	if err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds, &ru,
-		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated); err != nil {
+		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI); err != nil {
 		return nil, mapErr(err)
 	}
-	c.SecretHash = bytesOut(c.SecretHash)
+	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
 	c.GrantTypes, c.Scopes, c.Audiences, c.RedirectURIs = listOut(grants), listOut(scopes), listOut(auds), listOut(ru)
 	c.ReuseGrace, c.AccessTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = durOut(grace), durOut(at), durOut(idle), durOut(abs)
 	c.CreatedAt, c.UpdatedAt = timeOut(created), timeOut(updated)
@@ -55,13 +55,14 @@ func scanClient(s scanner) (*store.Client, error) {
 func clientArgs(c *store.Client) []any {
 	return []any{c.ID, c.SecretHash, c.SecretPHC, c.Public, listIn(c.GrantTypes), listIn(c.Scopes),
 		listIn(c.Audiences), listIn(c.RedirectURIs), durIn(c.ReuseGrace), durIn(c.AccessTokenTTL),
-		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.CreatedAt), timeIn(c.UpdatedAt)}
+		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.CreatedAt), timeIn(c.UpdatedAt),
+		c.RequireDPoP, c.AuthMethod, c.JWKS, c.JWKSURI}
 }
 
 // CreateClient inserts a client; [store.ErrConflict] if the id exists.
 func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 	_, err := q.w.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 	return mapErr(err)
 }
 
@@ -81,7 +82,8 @@ func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
 	return oneRow(q.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, secret_phc = ?, public = ?,
 		grant_types = ?, scopes = ?, audiences = ?, redirect_uris = ?, reuse_grace_ns = ?,
 		access_token_ttl_ns = ?, refresh_idle_ttl_ns = ?, refresh_absolute_ttl_ns = ?, disabled = ?,
-		updated_at = ? WHERE id = ?`, append(a[1:13], a[14], a[0])...))
+		updated_at = ?, require_dpop = ?, auth_method = ?, jwks = ?, jwks_uri = ? WHERE id = ?`,
+		append(append(a[1:13:13], a[14:]...), a[0])...))
 }
 
 // DeleteClient deletes a client; [store.ErrNotFound] if there is none.
@@ -290,6 +292,15 @@ func (q *queries) Deny(ctx context.Context, d store.Denial) error {
 	return mapErr(err)
 }
 
+// DenyOnce adds d unless a live entry with its key exists; an expired one
+// is replaced.
+func (q *queries) DenyOnce(ctx context.Context, d store.Denial, now time.Time) (bool, error) {
+	n, err := rowCount(q.w.ExecContext(ctx, `INSERT INTO denylist (key, expires_at) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE denylist.expires_at <= ?`,
+		d.Key, timeIn(d.ExpiresAt), timeIn(now)))
+	return n == 1, err
+}
+
 // Denied reports whether any of keys has an entry expiring after now.
 func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (bool, error) {
 	if len(keys) == 0 {
@@ -303,6 +314,29 @@ func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (boo
 	err := q.r.QueryRowContext(ctx, `SELECT count(*) FROM denylist WHERE expires_at > ? AND key IN (`+
 		placeholders(len(keys))+`)`, args...).Scan(&n)
 	return n > 0, mapErr(err)
+}
+
+// ListDenials returns a page of the entries that hold after now.
+func (q *queries) ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]store.Denial, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT key, expires_at FROM denylist
+		WHERE expires_at > ? AND key > ? ORDER BY key LIMIT ?`, timeIn(now), afterKey, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Denial
+	for rows.Next() {
+		var (
+			d   store.Denial
+			exp sql.NullInt64
+		)
+		if err := rows.Scan(&d.Key, &exp); err != nil {
+			return nil, mapErr(err)
+		}
+		d.ExpiresAt = timeOut(exp)
+		out = append(out, d)
+	}
+	return out, mapErr(rows.Err())
 }
 
 // DeleteExpiredDenials deletes at most limit expired entries.

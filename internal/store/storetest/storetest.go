@@ -96,9 +96,11 @@ func testClients(t *testing.T, st store.Store) {
 	full := &store.Client{ID: "full", SecretHash: []byte{1, 2, 3}, GrantTypes: []string{"password", "refresh_token"},
 		Scopes: []string{"read", "write"}, Audiences: []string{"https://api.example"}, RedirectURIs: []string{"https://app.example/cb"},
 		ReuseGrace: dur(0), AccessTokenTTL: dur(5 * time.Minute), RefreshIdleTTL: dur(time.Hour), RefreshAbsoluteTTL: dur(2 * time.Hour),
+		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`),
 		CreatedAt: at(0), UpdatedAt: at(time.Second)}
 	bare := &store.Client{ID: "bare", Public: true, SecretPHC: "", CreatedAt: at(0), UpdatedAt: at(0)}
-	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true, CreatedAt: at(0), UpdatedAt: at(0)}
+	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true,
+		JWKSURI: "https://app.example/jwks.json", CreatedAt: at(0), UpdatedAt: at(0)}
 	for _, c := range []*store.Client{full, bare, phc} {
 		check(t, st.CreateClient(ctx, c))
 	}
@@ -125,6 +127,7 @@ func testClients(t *testing.T, st store.Store) {
 	}
 
 	full.Scopes, full.Disabled, full.ReuseGrace, full.UpdatedAt = []string{"read"}, true, nil, at(time.Minute)
+	full.RequireDPoP, full.AuthMethod, full.JWKS, full.JWKSURI = false, "", nil, "https://app.example/keys"
 	check(t, st.UpdateClient(ctx, full))
 	got, _ = st.GetClient(ctx, "full")
 	equal(t, "updated client", got, full)
@@ -388,6 +391,41 @@ func testDenyList(t *testing.T, st store.Store) {
 		check(t, err)
 		if got != tc.want {
 			t.Fatalf("Denied(%v, %v) = %v", tc.keys, tc.now, got)
+		}
+	}
+	check(t, st.Deny(ctx, store.Denial{Key: "jti:c", ExpiresAt: at(3 * time.Hour)}))
+	var keys []string
+	for after := ""; ; {
+		page, err := st.ListDenials(ctx, at(90*time.Minute), after, 1)
+		check(t, err)
+		if len(page) == 0 {
+			break
+		}
+		if !page[0].ExpiresAt.Equal(map[string]time.Time{"sid:b": at(2 * time.Hour), "jti:c": at(3 * time.Hour)}[page[0].Key]) {
+			t.Fatalf("ListDenials: %s expires at %v", page[0].Key, page[0].ExpiresAt)
+		}
+		keys = append(keys, page[0].Key)
+		after = page[0].Key
+	}
+	if want := []string{"jti:c", "sid:b"}; !slices.Equal(keys, want) {
+		t.Fatalf("ListDenials paged through %v, want %v (jti:a has expired)", keys, want)
+	}
+	// DenyOnce: first use wins, a live duplicate loses, an expired entry
+	// is taken over.
+	for _, tc := range []struct {
+		key  string
+		now  time.Time
+		want bool
+	}{
+		{"once:x", at(0), true},
+		{"once:x", at(30 * time.Minute), false},
+		{"jti:a", at(30 * time.Minute), false},
+		{"jti:a", at(61 * time.Minute), true},
+	} {
+		got, err := st.DenyOnce(ctx, store.Denial{Key: tc.key, ExpiresAt: tc.now.Add(time.Hour)}, tc.now)
+		check(t, err)
+		if got != tc.want {
+			t.Fatalf("DenyOnce(%s at %v) = %v, want %v", tc.key, tc.now, got, tc.want)
 		}
 	}
 	n, err := st.DeleteExpiredDenials(ctx, at(90*time.Minute), 10)
