@@ -42,7 +42,14 @@ type env struct {
 // signs alice in.
 func newEnv(t testing.TB, st store.Store, c store.Client, public bool) *env {
 	t.Helper()
-	r := testrig.Start(t, st, nil)
+	return newEnvWith(t, st, c, public, nil)
+}
+
+// newEnvWith is newEnv with a DPoP key for the sign-in (nil: none) and
+// server options.
+func newEnvWith(t testing.TB, st store.Store, c store.Client, public bool, d *client.DPoP, opts ...testrig.Option) *env {
+	t.Helper()
+	r := testrig.Start(t, st, nil, opts...)
 	if c.GrantTypes == nil {
 		c.GrantTypes = []string{"password", "refresh_token"}
 	}
@@ -61,7 +68,11 @@ func newEnv(t testing.TB, st store.Store, c store.Client, public bool) *env {
 	if public {
 		e.oc.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, r.Client())
+	hc := r.Client()
+	if d != nil {
+		hc = &http.Client{Transport: d.Transport(hc.Transport)}
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
 	tok, err := e.oc.PasswordCredentialsToken(ctx, user, password)
 	if err != nil {
 		t.Fatalf("password grant: %v", err)
