@@ -347,7 +347,7 @@ func parseClientDurations(cmd *cobra.Command, c *store.Client, grace, access, id
 	if c.ReuseGrace != nil && *c.ReuseGrace > 5*time.Minute {
 		return usagef("--reuse-grace of %s is longer than 5m: during the grace period a copied refresh token goes unnoticed", config.FormatDuration(*c.ReuseGrace))
 	}
-	if c.AccessTokenTTL != nil && *c.AccessTokenTTL > 24*time.Hour {
+	if c.AccessTokenTTL != nil && *c.AccessTokenTTL > config.MaxAccessTokenTTL {
 		return usagef("--access-token-ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", config.FormatDuration(*c.AccessTokenTTL))
 	}
 	if c.RefreshIdleTTL != nil && c.RefreshAbsoluteTTL != nil && *c.RefreshIdleTTL > *c.RefreshAbsoluteTTL {

@@ -26,11 +26,28 @@ import (
 // answered rotation is durable. The default 15 s grace period covers a
 // rotation committed whose answer was lost in the crash (a retry of the
 // previous token then gets the same successor).
+//
+// It also checks, with the same binary, that SIGTERM stops the server
+// cleanly (exit 0).
 func TestKillNineDuringRefreshes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server binary; skipped with -short")
 	}
 	bin := buildRotor(t)
+	t.Run("sigterm stops cleanly", func(t *testing.T) {
+		s := startServer(t, bin, "sqlite:"+filepath.Join(t.TempDir(), "rotor.db"), nil)
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("rotor serve did not stop within 20 s of SIGTERM")
+		}
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("rotor serve exited with %d after SIGTERM, want 0", code)
+		}
+	})
 	t.Run("sqlite", func(t *testing.T) {
 		crashLoop(t, bin, "sqlite:"+filepath.Join(t.TempDir(), "rotor.db"), nil)
 	})

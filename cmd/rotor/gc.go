@@ -30,10 +30,7 @@ deleted in small batches, so it is safe while the server runs.`,
 			if err != nil {
 				return err
 			}
-			km, err := a.keyManager(cmd.Context(), e.cfg, e.st, sk)
-			if err != nil {
-				return err
-			}
+			km := a.keyManager(e.cfg, e.st, sk)
 			j := janitor.New(e.st, janitor.Options{AuditRetention: e.cfg.AuditRetention, Keys: km, Now: a.now, Log: e.log})
 			s, err := j.Once(cmd.Context())
 			if err != nil {

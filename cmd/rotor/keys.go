@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"github.com/spf13/cobra"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rotor-auth/rotor/internal/keys"
 )
@@ -50,10 +51,7 @@ stays published until its last token has expired.`,
 			if err != nil {
 				return err
 			}
-			km, err := a.keyManager(cmd.Context(), e.cfg, e.st, sk)
-			if err != nil {
-				return err
-			}
+			km := a.keyManager(e.cfg, e.st, sk)
 			if _, err := km.Rotate(cmd.Context()); err != nil {
 				return fmt.Errorf("rotate the signing key: %w", err)
 			}
@@ -88,10 +86,7 @@ func (a *app) keysListCmd() *cobra.Command {
 			}
 			defer e.close()
 			// Listing needs no master key: nothing is decrypted.
-			km, err := a.keyManager(cmd.Context(), e.cfg, e.st, nil)
-			if err != nil {
-				return err
-			}
+			km := a.keyManager(e.cfg, e.st, nil)
 			views, err := km.Keys(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("list signing keys: %w", err)

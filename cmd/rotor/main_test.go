@@ -158,8 +158,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no auth choice", []string{"client", "create", "--id", "a", "--grant-types", "refresh_token"}, "choose exactly one of --secret, --generate-secret or --public"},
-		{"two auth choices", []string{"client", "create", "--id", "a", "--grant-types", "refresh_token", "--public", "--generate-secret"}, "choose exactly one of --secret, --generate-secret or --public"},
+		{"no auth choice", []string{"client", "create", "--id", "a", "--grant-types", "refresh_token"}, "choose exactly one of --secret, --generate-secret, --public, --jwks or --jwks-uri"},
+		{"two auth choices", []string{"client", "create", "--id", "a", "--grant-types", "refresh_token", "--public", "--generate-secret"}, "choose exactly one of --secret, --generate-secret, --public, --jwks or --jwks-uri"},
 		{"public client_credentials", []string{"client", "create", "--id", "a", "--public", "--grant-types", "client_credentials"}, "public client cannot use client_credentials"},
 		{"unknown grant", []string{"client", "create", "--id", "a", "--public", "--grant-types", "implicit"}, `unknown grant type "implicit"`},
 		{"missing id", []string{"client", "create", "--public", "--grant-types", "refresh_token"}, "--id is required"},

@@ -108,10 +108,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	if err != nil {
 		return err
 	}
-	km, err := a.keyManager(ctx, cfg, st, sk)
-	if err != nil {
-		return err
-	}
+	km := a.keyManager(cfg, st, sk)
 	if err := km.EnsureCurrent(ctx); err != nil {
 		if errors.Is(err, secret.ErrUnseal) {
 			return fmt.Errorf("the signing keys in %s do not open with this master key: is it the key this database was created with? (%w)", backend.Redact(cfg.DB), err)
@@ -204,37 +201,18 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 }
 
 // keyManager builds the signing-key manager with the configured policy.
-func (a *app) keyManager(ctx context.Context, cfg *config.Config, st store.Store, sk *secret.Keys) (*keys.Manager, error) {
-	ttl, err := maxAccessTTL(ctx, cfg, st)
-	if err != nil {
-		return nil, err
-	}
-	km := keys.NewManager(st, sk, keys.Options{
+// A superseded key stays published for the longest lifetime any access
+// token may have, the hard cap rather than today's settings: a client's
+// lifetime or the server's flag may change after the key signed.
+func (a *app) keyManager(cfg *config.Config, st store.Store, sk *secret.Keys) *keys.Manager {
+	return keys.NewManager(st, sk, keys.Options{
 		Algorithm:      cfg.KeyAlgorithm,
 		RotationPeriod: cfg.KeyRotation,
 		Prepublish:     cfg.KeyPrepublish,
-		MaxTokenTTL:    ttl,
+		MaxTokenTTL:    config.MaxAccessTokenTTL,
 		ReloadInterval: keyReloadInterval,
 		Now:            a.now,
 	})
-	return km, nil
-}
-
-// maxAccessTTL is the longest lifetime an access token may have: the
-// server's default or a client's own, whichever is longer. A retired key
-// stays published at least that long after its last signature.
-func maxAccessTTL(ctx context.Context, cfg *config.Config, st store.Queries) (time.Duration, error) {
-	ttl := cfg.AccessTokenTTL
-	clients, err := st.ListClients(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("read clients: %w", err)
-	}
-	for _, c := range clients {
-		if c.AccessTokenTTL != nil && *c.AccessTokenTTL > ttl {
-			ttl = *c.AccessTokenTTL
-		}
-	}
-	return ttl, nil
 }
 
 func keyInterval(prepublish time.Duration) time.Duration {

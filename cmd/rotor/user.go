@@ -173,15 +173,20 @@ device must sign in again with the new password.`,
 			if err != nil {
 				return err
 			}
-			now := a.now().UTC()
-			u.PasswordPHC = secret.HashPassword(pw)
-			u.TokensValidAfter = now
-			u.UpdatedAt = now
-			if err := e.st.UpdateUser(cmd.Context(), u); err != nil {
-				return fmt.Errorf("update user %q: %w", username, err)
+			fams, err := a.families(e)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(a.stdout, "Changed the password of %q and set tokens_valid_after to %s: every session started before now must sign in again.\n",
-				username, timeText(now))
+			now := a.now().UTC()
+			phc := secret.HashPassword(pw)
+			_, ids, err := fams.ChangeUser(cmd.Context(), u.ID, func(u *store.User) {
+				u.PasswordPHC, u.TokensValidAfter, u.UpdatedAt = phc, now, now
+			}, audit.ReasonPasswordChanged, cliMeta)
+			if err != nil {
+				return fmt.Errorf("change the password of %q: %w", username, err)
+			}
+			fmt.Fprintf(a.stdout, "Changed the password of %q, set tokens_valid_after to %s and revoked %s: every session started before now must sign in again.\n",
+				username, timeText(now), plural(len(ids), "family", "families"))
 			return nil
 		},
 	}
@@ -217,25 +222,28 @@ func (a *app) userSetDisabledCmd(disable bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u.Disabled = disable
-			u.UpdatedAt = a.now().UTC()
-			if err := e.st.UpdateUser(cmd.Context(), u); err != nil {
-				return fmt.Errorf("update user %q: %w", username, err)
-			}
+			now := a.now().UTC()
 			if !disable {
+				u.Disabled, u.UpdatedAt = false, now
+				if err := e.st.UpdateUser(cmd.Context(), u); err != nil {
+					return fmt.Errorf("update user %q: %w", username, err)
+				}
 				fmt.Fprintf(a.stdout, "Enabled user %q.\n", username)
 				return nil
 			}
 			// A disabled user's families would fail their next refresh
-			// anyway; revoking them also deny-lists their access tokens,
-			// and re-enabling the user does not bring them back.
+			// anyway; revoking them, in the same transaction, also
+			// deny-lists their access tokens and records why, and
+			// re-enabling the user does not bring them back.
 			fams, err := a.families(e)
 			if err != nil {
 				return err
 			}
-			ids, err := fams.RevokeWhere(cmd.Context(), store.FamilyFilter{Subject: u.ID}, audit.ReasonAdmin, cliMeta)
+			_, ids, err := fams.ChangeUser(cmd.Context(), u.ID, func(u *store.User) {
+				u.Disabled, u.UpdatedAt = true, now
+			}, audit.ReasonUserDisabled, cliMeta)
 			if err != nil {
-				return fmt.Errorf("disabled user %q, but could not revoke their families: %w", username, err)
+				return fmt.Errorf("disable user %q: %w", username, err)
 			}
 			fmt.Fprintf(a.stdout, "Disabled user %q and revoked %s.\n", username, plural(len(ids), "family", "families"))
 			return nil

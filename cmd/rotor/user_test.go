@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
 )
 
 func TestUserLifecycle(t *testing.T) {
@@ -34,10 +37,30 @@ func TestUserLifecycle(t *testing.T) {
 		t.Fatalf("empty password from stdin: exit %d %s", r.code, r.stderr)
 	}
 
+	// A live session, to see the password change end it.
+	app := &store.Client{ID: "app", Public: true, GrantTypes: []string{"password", "refresh_token"}, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := st.CreateClient(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	g, err := family.New(st, h.secrets(), family.DefaultConfig(), time.Now, nil).Create(ctx,
+		family.CreateParams{Client: app, User: u, AccessTokenID: "at1", Grant: "password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	before := time.Now().Add(-time.Second)
 	out := h.ok("user", "passwd", "--username", "alice", "--password", "new-pass")
-	if !strings.Contains(out, "tokens_valid_after") || !strings.Contains(out, "must sign in again") {
+	if !strings.Contains(out, "tokens_valid_after") || !strings.Contains(out, "must sign in again") || !strings.Contains(out, "revoked 1 family") {
 		t.Fatalf("passwd said %q", out)
+	}
+	if f, _ := st.GetFamily(ctx, g.Family.ID); !f.Revoked() || f.RevokeReason != audit.ReasonPasswordChanged {
+		t.Fatalf("after passwd the family is revoked=%v reason=%q", f.Revoked(), f.RevokeReason)
+	}
+	if denied, _ := st.Denied(ctx, []string{family.DenySID(g.Family.ID)}, time.Now()); !denied {
+		t.Fatal("after passwd the session's access tokens are not deny-listed")
+	}
+	if ev, _ := st.ListEvents(ctx, store.EventFilter{Type: audit.FamilyRevoked}); len(ev) != 1 || ev[0].Reason != audit.ReasonPasswordChanged {
+		t.Fatalf("family_revoked events after passwd: %+v", ev)
 	}
 	u, _ = st.GetUserByUsername(ctx, "alice")
 	if u.TokensValidAfter.Before(before) || u.TokensValidAfter.After(time.Now()) {

@@ -13,6 +13,9 @@ const (
 	AccessTokenRevoked  = "access_token_revoked"
 	PasswordGrantFailed = "password_grant_failed"
 	ClientAuthFailed    = "client_auth_failed"
+	// TokenRequestFailed is any other refusal of an authenticated
+	// client's token request; Reason is the RFC 6749 error code.
+	TokenRequestFailed = "token_request_failed"
 )
 
 // Reasons, carried by refresh_failed and family_revoked events.
@@ -29,6 +32,8 @@ const (
 	ReasonInvalidScope       = "invalid_scope"
 	ReasonDPoPMismatch       = "dpop_mismatch"
 	ReasonDPoPMissing        = "dpop_missing"
+	ReasonClientInvalid      = "client_invalid"
+	ReasonPasswordChanged    = "password_changed"
 	ReasonReuseDetected      = "reuse_detected"
 	ReasonFamilyCap          = "family_cap"
 	ReasonRevocationEndpoint = "revocation_endpoint"

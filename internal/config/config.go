@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/store/backend"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	// actually listens on (for a port of 0).
 	IssuerDerived bool `yaml:"-"`
 }
+
+// MaxAccessTokenTTL caps every access-token lifetime, server-wide or per
+// client; signing keys stay published this long after they stop signing.
+const MaxAccessTokenTTL = 24 * time.Hour
 
 // Default returns the built-in defaults.
 func Default() *Config {
@@ -439,7 +444,7 @@ func (c *Config) Validate() error {
 	okAccess := positive("access_token_ttl", c.AccessTokenTTL)
 	okIdle := positive("refresh_idle_ttl", c.RefreshIdleTTL)
 	okAbs := positive("refresh_absolute_ttl", c.RefreshAbsoluteTTL)
-	if okAccess && c.AccessTokenTTL > 24*time.Hour {
+	if okAccess && c.AccessTokenTTL > MaxAccessTokenTTL {
 		add("access_token_ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", FormatDuration(c.AccessTokenTTL))
 	}
 	if okIdle && okAbs && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
@@ -499,6 +504,9 @@ func (c *Config) checkIssuer() []string {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		p = append(p, fmt.Sprintf("issuer %q must not have a query, a fragment or credentials", c.Issuer))
 	}
+	if strings.Trim(u.Path, "/") != "" {
+		p = append(p, fmt.Sprintf("issuer %q must not have a path: Rotor serves its endpoints and metadata at the root of its host", c.Issuer))
+	}
 	return p
 }
 
@@ -510,13 +518,7 @@ func (c *Config) InsecureIssuer() bool {
 }
 
 // IsLoopback reports whether host is "localhost" or a loopback address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(host string) bool { return oauth.IsLoopback(host) }
 
 // Family returns the token lifetimes and caps for the family service.
 func (c *Config) Family() family.Config {

@@ -241,6 +241,8 @@ func TestIssuer(t *testing.T) {
 		{name: "relative", issuer: "auth.example.com", wantErr: "not an absolute URL"},
 		{name: "ftp", issuer: "ftp://auth.example.com", wantErr: "must use https"},
 		{name: "query", issuer: "https://auth.example.com/?a=b", wantErr: "must not have a query"},
+		{name: "path", issuer: "https://auth.example.com/tenant", wantErr: "must not have a path"},
+		{name: "trailing slash", addr: "127.0.0.1:1", issuer: "https://auth.example.com/", want: "https://auth.example.com/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ var (
 	ErrUserDisabled       = &Error{audit.ReasonUserDisabled, "family: user is disabled"}
 	ErrUserDeleted        = &Error{audit.ReasonUserDeleted, "family: user no longer exists"}
 	ErrTokensInvalidated  = &Error{audit.ReasonTokensInvalidated, "family: grant predates the user's last sign-out everywhere"}
+	ErrClientInvalid      = &Error{audit.ReasonClientInvalid, "family: client is deleted, disabled, or no longer allows refresh"}
 	ErrInvalidScope       = &Error{audit.ReasonInvalidScope, "family: requested scope exceeds the grant"}
 	ErrDPoPMismatch       = &Error{audit.ReasonDPoPMismatch, "family: proof-of-possession key does not match the grant; grant revoked"}
 	ErrDPoPMissing        = &Error{audit.ReasonDPoPMissing, "family: grant is bound to a key and the request has no proof"}

@@ -74,50 +74,82 @@ func (s *Service) RevokeFamily(ctx context.Context, id, reason string, m Meta) (
 // one statement, deny-lists their access tokens and records one event per
 // family, all in one transaction. It returns the revoked ids.
 func (s *Service) RevokeWhere(ctx context.Context, filter store.FamilyFilter, reason string, m Meta) ([]string, error) {
-	now := s.now()
 	var ids []string
-	err := s.st.Tx(ctx, func(tx store.Tx) error {
-		// Read the families first for their clients and subjects, which
-		// the events and the deny-list lifetimes need.
-		fams, err := tx.ListFamilies(ctx, store.FamilyFilter{ClientID: filter.ClientID, Subject: filter.Subject})
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]*store.Family, len(fams))
-		for i := range fams {
-			byID[fams[i].ID] = &fams[i]
-		}
-		if ids, err = tx.RevokeFamilies(ctx, filter, reason, now); err != nil {
-			return err
-		}
-		clients := map[string]*store.Client{}
-		events := make([]*store.Event, 0, len(ids))
-		for _, id := range ids {
-			f := byID[id]
-			if f == nil { // created after the listing; revoked all the same
-				f = &store.Family{ID: id, ClientID: filter.ClientID, Subject: filter.Subject}
-			}
-			c, seen := clients[f.ClientID]
-			if !seen {
-				if c, err = tx.GetClient(ctx, f.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				clients[f.ClientID] = c
-			}
-			if err := tx.Deny(ctx, s.sidDenial(id, c, now)); err != nil {
-				return err
-			}
-			events = append(events, s.event(now, audit.FamilyRevoked, f, m, "", f.Generation, reason))
-		}
-		if len(events) == 0 {
-			return nil
-		}
-		return tx.AppendEvents(ctx, events...)
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		ids, err = s.revokeWhere(ctx, tx, filter, reason, m, s.now())
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("family: revoke: %w", err)
 	}
 	return ids, nil
+}
+
+// ChangeUser applies change to the user with id and revokes every live
+// family of the user, in one transaction: a password change or a
+// disabled account ends every session at once, deny-lists its access
+// tokens and is recorded, or nothing happens.
+func (s *Service) ChangeUser(ctx context.Context, id string, change func(u *store.User), reason string, m Meta) (*store.User, []string, error) {
+	var (
+		u   *store.User
+		ids []string
+	)
+	err := s.st.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		if u, err = tx.GetUser(ctx, id); err != nil {
+			return err
+		}
+		change(u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		ids, err = s.revokeWhere(ctx, tx, store.FamilyFilter{Subject: id}, reason, m, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("family: change user: %w", err)
+	}
+	return u, ids, nil
+}
+
+func (s *Service) revokeWhere(ctx context.Context, tx store.Tx, filter store.FamilyFilter, reason string, m Meta, now time.Time) ([]string, error) {
+	// Read the families first for their clients and subjects, which
+	// the events and the deny-list lifetimes need.
+	fams, err := tx.ListFamilies(ctx, store.FamilyFilter{ClientID: filter.ClientID, Subject: filter.Subject})
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*store.Family, len(fams))
+	for i := range fams {
+		byID[fams[i].ID] = &fams[i]
+	}
+	ids, err := tx.RevokeFamilies(ctx, filter, reason, now)
+	if err != nil {
+		return nil, err
+	}
+	clients := map[string]*store.Client{}
+	events := make([]*store.Event, 0, len(ids))
+	for _, id := range ids {
+		f := byID[id]
+		if f == nil { // created after the listing; revoked all the same
+			f = &store.Family{ID: id, ClientID: filter.ClientID, Subject: filter.Subject}
+		}
+		c, seen := clients[f.ClientID]
+		if !seen {
+			if c, err = tx.GetClient(ctx, f.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			clients[f.ClientID] = c
+		}
+		if err := tx.Deny(ctx, s.sidDenial(id, c, now)); err != nil {
+			return nil, err
+		}
+		events = append(events, s.event(now, audit.FamilyRevoked, f, m, "", f.Generation, reason))
+	}
+	if len(events) == 0 {
+		return ids, nil
+	}
+	return ids, tx.AppendEvents(ctx, events...)
 }
 
 func (s *Service) revokeLocked(ctx context.Context, tx store.Tx, f *store.Family, c *store.Client, ev *store.Event, now time.Time) error {
@@ -159,6 +191,16 @@ func (s *Service) Inspect(ctx context.Context, token string) (*store.Family, err
 		return nil, ErrExpiredIdle
 	case rt.Generation != f.Generation || !secret.Equal(s.keys.Hash(token), f.LiveHash):
 		return nil, ErrUnknown
+	}
+	// What the token endpoint would refuse is not active either.
+	c, err := s.st.GetClient(ctx, f.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrClientInvalid
+	case err != nil:
+		return nil, err
+	case c.Disabled || !c.AllowsGrant(grantRefresh):
+		return nil, ErrClientInvalid
 	}
 	if _, err := s.check(ctx, s.st, f, nil); err != nil {
 		return nil, err

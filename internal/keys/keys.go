@@ -37,7 +37,9 @@ type Options struct {
 	// Default 30 days.
 	RotationPeriod time.Duration
 	// Prepublish: a rotated key is in the JWKS this long before it signs.
-	// Default 10 minutes.
+	// Zero makes it sign at once (verifiers that cached the JWKS then
+	// refetch on the unknown kid); the configuration's default is 10
+	// minutes.
 	Prepublish time.Duration
 	// MaxTokenTTL is the longest access-token lifetime; a superseded key
 	// stays published this long, plus a minute, after its successor
@@ -77,6 +79,10 @@ type snapshot struct {
 	keys   []*key // oldest ActiveAt first
 }
 
+// unknownKeyReload is the least time between two reloads caused by a
+// token with an unknown kid.
+const unknownKeyReload = 10 * time.Second
+
 // NewManager returns a Manager over st. Call [Manager.EnsureCurrent] before
 // the first Sign.
 func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
@@ -88,8 +94,6 @@ func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
 	}
 	if opts.Prepublish < 0 {
 		opts.Prepublish = 0
-	} else if opts.Prepublish == 0 {
-		opts.Prepublish = 10 * time.Minute
 	}
 	if opts.MaxTokenTTL <= 0 {
 		opts.MaxTokenTTL = 24 * time.Hour
@@ -337,6 +341,11 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
 	}
 	k := s.find(h.KeyID)
 	if k == nil {
+		// Reload for a kid another replica may just have rotated in, but
+		// not for every made-up kid: a reload reads and decrypts every key.
+		if m.opts.Now().Sub(s.loaded) < unknownKeyReload {
+			return nil, ErrUnknownKey
+		}
 		if err := m.reload(ctx); err != nil {
 			return nil, ErrUnknownKey
 		}

@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,5 +282,56 @@ func BenchmarkSignES256(b *testing.B) {
 		if _, _, err := m.Sign(ctx, claims); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// countingStore counts key-set reads of a real store.
+type countingStore struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (c *countingStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	c.lists.Add(1)
+	return c.Store.ListSigningKeys(ctx)
+}
+
+// TestUnknownKidReloadsAtMostOncePerInterval: a token with a kid rotated in
+// by another replica is found by a reload, but a flood of made-up kids
+// does not reload (read and decrypt every key) on each token.
+func TestUnknownKidReloadsAtMostOncePerInterval(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: testdb.SQLite(t)}
+	sk, _ := secret.Derive(secret.NewMasterKey())
+	clk := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	opts := keys.Options{Prepublish: 0, ReloadInterval: time.Hour, Now: clk.Now}
+	m := keys.NewManager(st, sk, opts)
+	if err := m.EnsureCurrent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := sign(t, m)
+	parts := strings.Split(good, ".")
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","typ":"at+jwt","kid":"made-up"}`)) + "." + parts[1] + "." + parts[2]
+
+	clk.Advance(time.Minute)
+	before := st.lists.Load()
+	for range 100 {
+		if _, err := m.Verify(ctx, forged); !errors.Is(err, keys.ErrUnknownKey) {
+			t.Fatalf("made-up kid: %v", err)
+		}
+	}
+	if n := st.lists.Load() - before; n != 1 {
+		t.Fatalf("100 made-up kids caused %d reloads, want 1", n)
+	}
+
+	// Another replica rotates; its first token is found by one reload.
+	other := keys.NewManager(st, sk, opts)
+	if _, err := other.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := sign(t, other)
+	clk.Advance(11 * time.Second)
+	if _, err := m.Verify(ctx, fresh); err != nil {
+		t.Fatalf("a key rotated in elsewhere: %v", err)
 	}
 }

@@ -1,5 +1,20 @@
 package oauth
 
+import (
+	"net"
+	"strings"
+)
+
+// IsLoopback reports whether host is "localhost" or a loopback address,
+// where plain http never leaves the machine.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Grant types Rotor knows, by their registered names.
 const (
 	GrantAuthorizationCode = "authorization_code"

@@ -118,6 +118,7 @@ type clientAuth struct {
 	keys *secret.Keys
 	now  func() time.Time
 	jwks *clientJWKS
+	slow *slowHashes
 
 	mu    sync.Mutex
 	cache map[[32]byte]time.Time // verified credential → until
@@ -130,23 +131,17 @@ const (
 )
 
 func newClientAuth(st store.Queries, keys *secret.Keys, now func() time.Time) *clientAuth {
-	return &clientAuth{st: st, keys: keys, now: now, jwks: newClientJWKS(now),
+	return &clientAuth{st: st, keys: keys, now: now, jwks: newClientJWKS(now), slow: newSlowHashes(),
 		cache: map[[32]byte]time.Time{}, mac: keys.Hash("rotor client-auth cache")}
 }
-
-// dummyPHC equalises the time of a failed lookup with that of a wrong
-// secret for an operator-chosen one, so response times do not reveal which
-// client ids exist.
-var dummyPHC = secret.HashPassword("rotor-dummy-secret")
 
 // authenticate returns the client the credentials belong to, or an
 // invalid_client error. A disabled client fails like an unknown one.
 func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Client, error) {
 	cl, err := a.st.GetClient(ctx, c.ClientID)
 	if errors.Is(err, store.ErrNotFound) {
-		if c.HasSecret {
-			_ = secret.VerifyPassword(dummyPHC, c.Secret)
-		}
+		// Client ids are not secret (RFC 6749 §2.2): no dummy hash here,
+		// which would let anyone burn argon2id time with made-up ids.
 		return nil, oauth.InvalidClient("client authentication failed")
 	}
 	if err != nil {
@@ -184,7 +179,11 @@ func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Cl
 		if a.cached(cl, c.Secret) {
 			return cl, nil
 		}
-		if secret.VerifyPassword(cl.SecretPHC, c.Secret) != nil {
+		ok, err := a.slow.verify(ctx, cl.SecretPHC, c.Secret)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			return nil, oauth.InvalidClient("client authentication failed")
 		}
 		a.remember(cl, c.Secret)

@@ -131,6 +131,15 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 	if denied {
 		return inactive, nil
 	}
+	// A deleted or disabled client's tokens are no longer honoured.
+	switch cl, err := s.opts.Store.GetClient(ctx, c.ClientID); {
+	case errors.Is(err, store.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return nil, err
+	case cl.Disabled:
+		return inactive, nil
+	}
 	var aud any = c.Audience
 	if len(c.Audience) == 1 {
 		aud = c.Audience[0]

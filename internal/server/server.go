@@ -74,8 +74,8 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.Issuer = strings.TrimRight(opts.Issuer, "/")
 	iss, err := url.Parse(opts.Issuer)
-	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" {
-		return nil, fmt.Errorf("server: issuer %q must be an absolute http(s) URL without query or fragment", opts.Issuer)
+	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" || iss.Path != "" {
+		return nil, fmt.Errorf("server: issuer %q must be an absolute http(s) URL without path, query or fragment", opts.Issuer)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

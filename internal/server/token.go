@@ -66,32 +66,63 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	if !c.AllowsGrant(gt) {
-		oauth.WriteError(w, oauth.UnauthorizedClient("the client may not use this grant type"))
-		return
-	}
 	req := &tokenRequest{form: f, client: c, meta: meta(r)}
+	if err := s.grantRequest(r.Context(), g, gt, req, proof, w); err != nil {
+		s.auditRefusal(r.Context(), req, gt, err)
+		s.writeErr(w, r, err)
+	}
+}
+
+// grantRequest runs the steps after client authentication and writes the
+// answer on success. Its refusals are the authenticated client's, for the
+// audit trail.
+func (s *Server) grantRequest(ctx context.Context, g grant, gt string, req *tokenRequest, proof *dpop.Proof, w http.ResponseWriter) error {
+	c := req.client
+	if !c.AllowsGrant(gt) {
+		return oauth.UnauthorizedClient("the client may not use this grant type")
+	}
 	switch {
 	case proof == nil && c.RequireDPoP:
-		oauth.WriteError(w, oauth.InvalidDPoPProof("this client must send a DPoP proof"))
-		return
+		return oauth.InvalidDPoPProof("this client must send a DPoP proof")
 	case proof != nil && !s.dpop.Remember(proof):
 		// Recorded only now, so unauthenticated callers cannot fill the cache.
-		oauth.WriteError(w, oauth.InvalidDPoPProof("the DPoP proof was already used"))
-		return
+		return oauth.InvalidDPoPProof("the DPoP proof was already used")
 	case proof != nil:
 		req.jkt = proof.JKT
 	}
-	if req.aud, err = s.audience(f, c); err != nil {
-		s.writeErr(w, r, err)
-		return
+	var err error
+	if req.aud, err = s.audience(req.form, c); err != nil {
+		return err
 	}
-	resp, err := g.token(r.Context(), req)
+	resp, err := g.token(ctx, req)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return err
 	}
 	oauth.WriteJSON(w, resp)
+	return nil
+}
+
+// recorded marks a refusal already in the audit trail (a failed refresh,
+// password or client authentication), so it is not recorded twice.
+type recorded struct{ error }
+
+func (r recorded) Unwrap() error { return r.error }
+
+// auditRefusal records a refusal of an authenticated client's request
+// that nothing has recorded yet; server errors go to the log instead.
+func (s *Server) auditRefusal(ctx context.Context, req *tokenRequest, gt string, err error) {
+	var (
+		oe  *oauth.Error
+		rec recorded
+	)
+	if errors.As(err, &rec) || !errors.As(err, &oe) {
+		return
+	}
+	ev := &store.Event{Time: s.now(), Type: audit.TokenRequestFailed, ClientID: req.client.ID, IP: req.meta.IP,
+		UserAgent: req.meta.UserAgent, Reason: oe.Code, Detail: "grant=" + gt + ": " + oe.Description}
+	if aerr := s.opts.Store.AppendEvents(ctx, ev); aerr != nil {
+		s.log.ErrorContext(ctx, "audit: cannot record a refused token request", "err", aerr)
+	}
 }
 
 // verifyProof checks the request's DPoP proof (RFC 9449 §4.3); it returns
@@ -136,6 +167,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
 			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
 		}
+		return nil, recorded{err}
 	}
 	return c, err
 }
@@ -235,7 +267,7 @@ func (s *Server) respond(ctx context.Context, req *tokenRequest, at accessToken,
 		ExpiresIn:   int64(ttl / time.Second),
 		Scope:       oauth.JoinScope(at.scopes),
 	}
-	if g != nil && req.client.AllowsGrant(oauth.GrantRefreshToken) {
+	if g != nil {
 		resp.RefreshToken = g.RefreshToken
 		resp.RefreshTokenExpiresIn = int64(g.RefreshExpiresIn(now) / time.Second)
 	}
@@ -265,7 +297,10 @@ func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Toke
 		Client: req.client, Token: rt, Scopes: scopes, DPoPJKT: req.jkt, AccessTokenID: jti, Meta: req.meta,
 	})
 	if err != nil {
-		return nil, familyError(err)
+		if fe := familyError(err); fe != err {
+			return nil, recorded{fe} // the family service recorded it
+		}
+		return nil, err
 	}
 	return g.s.respond(ctx, req, accessToken{jti: jti, subject: fg.Family.Subject, sid: fg.Family.ID, scopes: fg.Scopes}, fg)
 }
@@ -309,14 +344,19 @@ func (g clientCredentialsGrant) token(ctx context.Context, req *tokenRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	jti := secret.NewID()
-	resp, err := g.s.respond(ctx, req, accessToken{jti: jti, subject: req.client.ID, scopes: scopes}, nil)
+	return g.s.issueOnly(ctx, req, accessToken{jti: secret.NewID(), subject: req.client.ID, scopes: scopes}, oauth.GrantClientCredentials)
+}
+
+// issueOnly answers with an access token and no refresh token, and
+// records the issue.
+func (s *Server) issueOnly(ctx context.Context, req *tokenRequest, at accessToken, grant string) (*oauth.TokenResponse, error) {
+	resp, err := s.respond(ctx, req, at, nil)
 	if err != nil {
 		return nil, err
 	}
-	ev := &store.Event{Time: g.s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: req.client.ID,
-		TokenID: jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=client_credentials"}
-	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
+	ev := &store.Event{Time: s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: at.subject,
+		TokenID: at.jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=" + grant}
+	if err := s.opts.Store.AppendEvents(ctx, ev); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -339,18 +379,29 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 		return nil, err
 	}
 	u, err := g.s.opts.Store.GetUserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = &store.User{}, nil // checked against a dummy hash: same time as a wrong password
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := g.s.auth.slow.verify(ctx, u.PasswordPHC, password)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		_ = secret.VerifyPassword(dummyPHC, password) // same time as a wrong password
-		return nil, g.fail(ctx, req, "", "unknown_user")
 	case err != nil:
 		return nil, err
-	case secret.VerifyPassword(u.PasswordPHC, password) != nil:
+	case u.ID == "":
+		return nil, g.fail(ctx, req, "", "unknown_user")
+	case !ok:
 		return nil, g.fail(ctx, req, u.ID, "wrong_password")
 	case u.Disabled:
 		return nil, g.fail(ctx, req, u.ID, audit.ReasonUserDisabled)
 	}
 	jti := secret.NewID()
+	if !req.client.AllowsGrant(oauth.GrantRefreshToken) {
+		// No refresh token will be handed out, so no family: an access
+		// token alone, recorded like client_credentials.
+		return g.s.issueOnly(ctx, req, accessToken{jti: jti, subject: u.ID, scopes: scopes}, oauth.GrantPassword)
+	}
 	fg, err := g.s.families.Create(ctx, family.CreateParams{
 		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, DPoPJKT: req.jkt, Meta: req.meta,
 	})
@@ -366,5 +417,5 @@ func (g passwordGrant) fail(ctx context.Context, req *tokenRequest, subject, rea
 	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
 		g.s.log.ErrorContext(ctx, "audit: cannot record password grant failure", "err", err)
 	}
-	return oauth.InvalidGrant("invalid username or password")
+	return recorded{oauth.InvalidGrant("invalid username or password")}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/postgres"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
@@ -459,4 +460,141 @@ func TestHostileText(t *testing.T) {
 			t.Fatalf("scope= gave scope %q, want the client's scopes", g.str("scope"))
 		}
 	})
+}
+
+// TestClientAndUserChangesEndSessions: a refresh and an introspection see
+// the client and user as they are now: a client disabled, deleted, or no
+// longer allowed to refresh; a user disabled.
+func TestClientAndUserChangesEndSessions(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		standard(t, r, 15*time.Second)
+		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}}, "api-secret")
+		ctx := t.Context()
+		active := func(tok string) bool {
+			resp := r.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, "api", "api-secret")
+			expectOK(t, resp)
+			return resp.Body["active"] == true
+		}
+		update := func(mut func(c *store.Client)) {
+			c, err := st.GetClient(ctx, "svc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mut(c)
+			if err := st.UpdateClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		g := passwordGrant(t, r)
+		update(func(c *store.Client) { c.GrantTypes = []string{"password"} })
+		if active(g.str("refresh_token")) {
+			t.Fatal("refresh token active for a client that may no longer refresh")
+		}
+		expectError(t, refresh(t, r, g.str("refresh_token")), 400, "unauthorized_client")
+		update(func(c *store.Client) { c.GrantTypes = []string{"password", "refresh_token"} })
+		if !active(g.str("refresh_token")) {
+			t.Fatal("refresh token inactive once the client may refresh again")
+		}
+
+		update(func(c *store.Client) { c.Disabled = true })
+		if active(g.str("refresh_token")) || active(g.str("access_token")) {
+			t.Fatal("tokens of a disabled client are active")
+		}
+		expectError(t, refresh(t, r, g.str("refresh_token")), 401, "invalid_client")
+		update(func(c *store.Client) { c.Disabled = false })
+		g = refresh(t, r, g.str("refresh_token"))
+		expectOK(t, g)
+
+		u, err := st.GetUserByUsername(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Disabled = true
+		if err := st.UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if active(g.str("refresh_token")) {
+			t.Fatal("refresh token of a disabled user is active")
+		}
+		expectError(t, refresh(t, r, g.str("refresh_token")), 400, "invalid_grant")
+
+		if err := st.DeleteClient(ctx, "svc"); err != nil {
+			t.Fatal(err)
+		}
+		if active(g.str("access_token")) {
+			t.Fatal("access token of a deleted client is active")
+		}
+	})
+}
+
+// TestEveryRefusalIsAudited: each refusal of an authenticated client's
+// token request is in the audit trail once, with its reason.
+func TestEveryRefusalIsAudited(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	standard(t, r, 0)
+	r.addClient(t, store.Client{ID: "ccOnly", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}, "cc-secret")
+	ctx := t.Context()
+	count := func(typ string) map[string]int {
+		evs, err := r.Store.ListEvents(ctx, store.EventFilter{Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, e := range evs {
+			out[e.Reason]++
+		}
+		return out
+	}
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}}, "ccOnly", "cc-secret"), 400, "unauthorized_client")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "resource": {"https://other.example"}}, "svc", svcSecret), 400, "invalid_target")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, "ccOnly", "cc-secret"), 400, "invalid_scope")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}}, "svc", svcSecret), 400, "invalid_request")
+	got := count(audit.TokenRequestFailed)
+	for _, reason := range []string{"unauthorized_client", "invalid_target", "invalid_scope", "invalid_request"} {
+		if got[reason] != 1 {
+			t.Fatalf("token_request_failed by reason %v, want one %s", got, reason)
+		}
+	}
+	// Refusals recorded elsewhere are not recorded twice.
+	expectError(t, refresh(t, r, "rt_forged"), 400, "invalid_grant")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong"}}, "svc", svcSecret), 400, "invalid_grant")
+	expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "svc", "wrong"), 401, "invalid_client")
+	if after := count(audit.TokenRequestFailed); len(after) != 4 || after["invalid_grant"] != 0 || after["invalid_client"] != 0 {
+		t.Fatalf("refusals recorded twice: %v", after)
+	}
+	if n := count(audit.RefreshFailed); n[audit.ReasonMalformed] != 1 {
+		t.Fatalf("refresh_failed %v", n)
+	}
+	if n := count(audit.PasswordGrantFailed); n["wrong_password"] != 1 {
+		t.Fatalf("password_grant_failed %v", n)
+	}
+	if n := count(audit.ClientAuthFailed); len(n) != 1 {
+		t.Fatalf("client_auth_failed %v", n)
+	}
+}
+
+// TestPasswordGrantWithoutRefresh: a client that may not refresh gets an
+// access token and no family that nothing could ever use.
+func TestPasswordGrantWithoutRefresh(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	standard(t, r, 0)
+	r.addClient(t, store.Client{ID: "once", GrantTypes: []string{"password"}, Scopes: []string{"read"}}, "once-secret")
+	g := r.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"correct horse"}}, "once", "once-secret")
+	expectOK(t, g)
+	if g.str("refresh_token") != "" || g.Body["refresh_token_expires_in"] != nil {
+		t.Fatalf("a client without refresh_token got %s", g.Raw)
+	}
+	if c := claims(t, g.str("access_token")); c["sid"] != nil || c["sub"] == "" {
+		t.Fatalf("claims %v", c)
+	}
+	fams, err := r.Store.ListFamilies(t.Context(), store.FamilyFilter{})
+	if err != nil || len(fams) != 0 {
+		t.Fatalf("families %v %v, want none", fams, err)
+	}
+	evs, _ := r.Store.ListEvents(t.Context(), store.EventFilter{Type: audit.AccessTokenIssued})
+	if len(evs) != 1 || evs[0].Detail != "grant=password" || evs[0].FamilyID != "" {
+		t.Fatalf("issue events %+v", evs)
+	}
 }
