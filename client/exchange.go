@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,6 +122,7 @@ func (s *Source) post(ctx context.Context, rt string) (*oauth2.Token, error) {
 		return tok, nil
 	}
 	re := parseErrorResponse(resp, body)
+	redact(re, rt)
 	switch {
 	case resp.StatusCode >= 500:
 		return nil, &transientError{err: re}
@@ -202,6 +204,18 @@ func parseErrorResponse(resp *http.Response, body []byte) *oauth2.RetrieveError 
 		re.ErrorCode, re.ErrorDescription, re.ErrorURI = e.Error, e.ErrorDescription, e.ErrorURI
 	}
 	return re
+}
+
+// redact removes the refresh token from an error answer that echoes the
+// request (some proxies' error pages do), so that it cannot reach a log
+// through the error.
+func redact(re *oauth2.RetrieveError, rt string) {
+	const mask = "[refresh token]"
+	if bytes.Contains(re.Body, []byte(rt)) {
+		re.Body = bytes.ReplaceAll(re.Body, []byte(rt), []byte(mask))
+	}
+	re.ErrorDescription = strings.ReplaceAll(re.ErrorDescription, rt, mask)
+	re.ErrorURI = strings.ReplaceAll(re.ErrorURI, rt, mask)
 }
 
 // retryAfter parses a Retry-After header in seconds; dates and junk count

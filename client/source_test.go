@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -443,4 +445,28 @@ func TestPublicClient(t *testing.T) {
 		t.Errorf("%d rotations, want 3", n)
 	}
 	e.expectHealthy(t)
+}
+
+// TestErrorsNeverQuoteTheRefreshToken: an error answer that echoes the
+// request (as some proxies do) does not carry the token into the error.
+func TestErrorsNeverQuoteTheRefreshToken(t *testing.T) {
+	const rt = "rt_very-secret-refresh-token"
+	for _, status := range []int{http.StatusBadRequest, http.StatusBadGateway} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": "bad " + r.PostForm.Get("refresh_token")})
+		}))
+		cfg := &client.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: srv.URL}}, Retries: -1}
+		_, err := client.TokenSource(context.Background(), cfg, client.NewMemoryStore(&oauth2.Token{RefreshToken: rt})).Token()
+		srv.Close()
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) {
+			t.Fatalf("%d: got %v, want a RetrieveError", status, err)
+		}
+		if strings.Contains(err.Error(), rt) || strings.Contains(string(re.Body), rt) || strings.Contains(re.ErrorDescription, rt) {
+			t.Errorf("%d: the error quotes the refresh token: %v", status, err)
+		}
+	}
 }
