@@ -45,6 +45,8 @@ type Locker interface {
 // process sharing it presents the dead token again; Load then reports
 // [ErrNoToken] until someone signs in again.
 type Clearer interface {
+	// Clear removes the stored token; clearing an empty store is not an
+	// error.
 	Clear(ctx context.Context) error
 }
 
