@@ -125,7 +125,22 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Grant, error) {
 		LastIP:            p.IP,
 		LastUserAgent:     p.UserAgent,
 	}
+	var refusal *Error
 	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		// The user's row lock serialises the sessions decided for one
+		// user: two grants at the cap cannot both fit, and a grant racing
+		// "user disable" or a password change cannot outlive it.
+		u, err := tx.LockUser(ctx, p.User.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			refusal = ErrUserDeleted
+			return refusal
+		case err != nil:
+			return err
+		case u.Disabled:
+			refusal = ErrUserDisabled
+			return refusal
+		}
 		live, err := tx.ListFamilies(ctx, store.FamilyFilter{
 			ClientID: p.Client.ID, Subject: p.User.ID, LiveOnly: true, Now: now,
 		})
@@ -153,6 +168,9 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Grant, error) {
 		)
 		return tx.AppendEvents(ctx, events...)
 	})
+	if refusal != nil {
+		return nil, refusal
+	}
 	if err != nil {
 		return nil, fmt.Errorf("family: create: %w", err)
 	}

@@ -406,6 +406,34 @@ func TestFamilyCapRevokesLeastRecentlyUsed(t *testing.T) {
 	})
 }
 
+// TestFamilyCapHoldsUnderConcurrentGrants: grants racing at the cap end
+// with exactly the cap of live families, on one replica or many.
+func TestFamilyCapHoldsUnderConcurrentGrants(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0, func(c *family.Config) { c.MaxFamilies = 3 })
+		for range 3 {
+			fx.create(t)
+		}
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				if _, err := fx.svc.Create(context.Background(), family.CreateParams{Client: fx.client, User: fx.user,
+					Scopes: []string{"read"}, AccessTokenID: secret.NewID(), Grant: "password"}); err != nil {
+					t.Errorf("create: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		live, err := st.ListFamilies(context.Background(), store.FamilyFilter{ClientID: fx.client.ID, Subject: fx.user.ID, LiveOnly: true, Now: fx.clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != 3 {
+			t.Fatalf("%d live families after concurrent grants, want the cap of 3", len(live))
+		}
+	})
+}
+
 func TestRevokeTokenRevokesTheWholeFamily(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, st store.Store) {
 		fx := newFixture(t, st, 0)

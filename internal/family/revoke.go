@@ -96,7 +96,7 @@ func (s *Service) ChangeUser(ctx context.Context, id string, change func(u *stor
 	)
 	err := s.st.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if u, err = tx.GetUser(ctx, id); err != nil {
+		if u, err = tx.LockUser(ctx, id); err != nil {
 			return err
 		}
 		change(u)

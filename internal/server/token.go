@@ -406,7 +406,7 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, DPoPJKT: req.jkt, Meta: req.meta,
 	})
 	if err != nil {
-		return nil, err
+		return nil, familyError(err)
 	}
 	return g.s.respond(ctx, req, accessToken{jti: jti, subject: u.ID, sid: fg.Family.ID, scopes: scopes}, fg)
 }

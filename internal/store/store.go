@@ -100,6 +100,10 @@ type Queries interface {
 	CreateFamily(ctx context.Context, f *Family) error
 	// GetFamily returns a family without locking it; ErrNotFound if none.
 	GetFamily(ctx context.Context, id string) (*Family, error)
+	// LockUser returns a user and, inside [Store.Tx], locks its row until
+	// the transaction ends, as LockFamily does: what is decided about one
+	// user's sessions (the family cap, a password change) is serialised.
+	LockUser(ctx context.Context, id string) (*User, error)
 	// LockFamily returns a family and, inside [Store.Tx], locks its row
 	// until the transaction ends (SELECT ... FOR UPDATE, or the database
 	// write lock on SQLite); ErrNotFound if none.

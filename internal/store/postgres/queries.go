@@ -140,6 +140,14 @@ func (q *queries) GetUser(ctx context.Context, id string) (*store.User, error) {
 	return scanUser(q.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 }
 
+// LockUser reads a user and, in a transaction, locks its row.
+func (q *queries) LockUser(ctx context.Context, id string) (*store.User, error) {
+	if !q.inTx {
+		return q.GetUser(ctx, id)
+	}
+	return scanUser(q.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 FOR UPDATE`, id))
+}
+
 // GetUserByUsername returns a user by username; [store.ErrNotFound] if
 // there is none.
 func (q *queries) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {

@@ -119,6 +119,12 @@ func (q *queries) GetUser(ctx context.Context, id string) (*store.User, error) {
 	return scanUser(q.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 }
 
+// LockUser reads a user on the writer connection: inside a transaction,
+// which holds SQLite's write lock, nobody else writes until it ends.
+func (q *queries) LockUser(ctx context.Context, id string) (*store.User, error) {
+	return scanUser(q.w.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+}
+
 // GetUserByUsername returns a user by username; [store.ErrNotFound] if none.
 func (q *queries) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {
 	return scanUser(q.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = ?`, username))

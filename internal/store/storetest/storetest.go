@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TxCommitAndRollback", testTx},
 		{"ConcurrentLockFamilyOneWinner", testConcurrentOneWinner},
 		{"ConcurrentLockFamilyNoLostUpdate", testConcurrentNoLostUpdate},
+		{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
 		{"ConcurrentRevokeFamily", testConcurrentRevoke},
 		{"ConcurrentAppendEvents", testConcurrentEvents},
 	} {
@@ -626,6 +628,32 @@ func testConcurrentNoLostUpdate(t *testing.T, st store.Store) {
 	if f.Generation != workers+1 {
 		t.Fatalf("generation %d after %d increments from 1; updates were lost", f.Generation, workers)
 	}
+}
+
+// testConcurrentUserNoLostUpdate: read-modify-write of a user under
+// LockUser loses no update; each worker appends to the username.
+func testConcurrentUserNoLostUpdate(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	check(t, st.CreateUser(ctx, &store.User{ID: "u", Username: "n", PasswordPHC: "x", CreatedAt: at(0), UpdatedAt: at(0)}))
+	for _, err := range parallel(workers, func(int) error {
+		return st.Tx(ctx, func(tx store.Tx) error {
+			u, err := tx.LockUser(ctx, "u")
+			if err != nil {
+				return err
+			}
+			u.Username += "+"
+			return tx.UpdateUser(ctx, u)
+		})
+	}) {
+		check(t, err)
+	}
+	u, err := st.GetUser(ctx, "u")
+	check(t, err)
+	if want := "n" + strings.Repeat("+", workers); u.Username != want {
+		t.Fatalf("username %q after %d appends, want %q: updates were lost", u.Username, workers, want)
+	}
+	_, err = st.LockUser(ctx, "ghost")
+	wantIs(t, err, store.ErrNotFound)
 }
 
 func testConcurrentRevoke(t *testing.T, st store.Store) {
