@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/store"
 )
@@ -24,16 +25,9 @@ import (
 const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // assertionAlgs are the signature algorithms accepted on client
-// assertions: asymmetric only, so a JWKS can never serve as an HMAC key.
-var assertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.EdDSA, jose.RS256, jose.PS256}
-
-func assertionAlgNames() []string {
-	out := make([]string, len(assertionAlgs))
-	for i, a := range assertionAlgs {
-		out[i] = string(a)
-	}
-	return out
-}
+// assertions: the asymmetric ones DPoP accepts, so a JWKS can never serve
+// as an HMAC key.
+var assertionAlgs = dpop.Algorithms
 
 const (
 	// maxAssertionLen bounds a client assertion before parsing.

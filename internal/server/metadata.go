@@ -25,7 +25,7 @@ func (s *Server) metadata() oauth.Metadata {
 		TokenEndpointAuthMethodsSupported:          auth,
 		RevocationEndpointAuthMethodsSupported:     auth,
 		IntrospectionEndpointAuthMethodsSupported:  []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT},
-		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgNames(),
+		TokenEndpointAuthSigningAlgValuesSupported: dpop.AlgorithmNames(),
 	}
 }
 
