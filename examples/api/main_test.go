@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,7 +12,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/rotor-auth/rotor/client"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/testrig"
@@ -65,5 +72,81 @@ func TestAPI(t *testing.T) {
 	}
 	if code, _ := call("POST", token("orders:write")); code != http.StatusCreated {
 		t.Fatalf("POST with orders:write: %d", code)
+	}
+}
+
+// TestAPIWithDPoPClient runs both halves together against a real Rotor: a
+// program signs in with a DPoP key through the client package, refreshes,
+// and calls the example API, which verifies each proof with resource.
+func TestAPIWithDPoPClient(t *testing.T) {
+	r := testrig.Start(t, testdb.SQLite(t), nil)
+	r.AddClient(t, store.Client{ID: "cli", GrantTypes: []string{"password", "refresh_token"},
+		Scopes: []string{"orders:read", "orders:write"}, Audiences: []string{"https://orders.example.com"},
+		AccessTokenTTL: testrig.Dur(time.Minute)}, "")
+	r.AddUser(t, "alice", "correct horse battery staple")
+	ctx := context.Background()
+	v, err := resource.New(ctx, resource.Config{Issuer: r.URL, Audience: "https://orders.example.com", RequireDPoP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	api := httptest.NewServer(routes(v))
+	defer api.Close()
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dpop, err := client.NewDPoP(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &oauth2.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{TokenURL: r.URL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
+	hc := &http.Client{Transport: dpop.Transport(r.HTTP.Client().Transport)}
+	tok, err := oc.PasswordCredentialsToken(context.WithValue(ctx, oauth2.HTTPClient, hc), "alice", "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Type() != "DPoP" {
+		t.Fatalf("token type %q, want DPoP", tok.Type())
+	}
+	// Expired at once, so that the first call refreshes (with a proof).
+	tok.Expiry = time.Now().Add(-time.Second)
+	st := client.NewMemoryStore(tok)
+	src := client.TokenSource(ctx, &client.Config{OAuth2: oc, DPoP: dpop}, st)
+	hc = src.Client()
+	for i := range 3 {
+		for _, method := range []string{"GET", "POST"} {
+			req, _ := http.NewRequest(method, api.URL+"/orders", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 300 || !strings.HasPrefix(string(b), "order") {
+				t.Fatalf("call %d %s: %d %q %q", i, method, resp.StatusCode, b, resp.Header.Values("WWW-Authenticate"))
+			}
+		}
+	}
+	saved, err := st.Load(ctx)
+	if err != nil || saved.RefreshToken == tok.RefreshToken {
+		t.Fatalf("the rotated refresh token was not saved: %v", err)
+	}
+
+	// The same access token without the client's key is refused.
+	now, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", api.URL+"/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+now.AccessToken)
+	resp, err := api.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the bound token passed as a bearer token: %d", resp.StatusCode)
 	}
 }
