@@ -268,7 +268,7 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) 
 			return refuse(ErrUnknown)
 
 		case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
-			f.GraceSealed != nil && now.Before(f.GraceUntil) && p.DPoPJKT == f.DPoPJKT:
+			f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT):
 			scopes, err := s.check(ctx, tx, f, p.Scopes)
 			if e, ok := err.(*Error); ok {
 				return refuse(e)

@@ -584,3 +584,25 @@ func TestDPoPGraceRetryWithAnotherKeyIsAReplay(t *testing.T) {
 		}
 	})
 }
+
+// TestGraceRetryOfAnUnboundFamilyWithAProof: a family created without DPoP
+// is not bound; a client that refreshes it with a proof and loses the
+// answer retries with the same proof key and gets the same successor.
+func TestGraceRetryOfAnUnboundFamilyWithAProof(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, time.Minute)
+		ctx := context.Background()
+		g1 := fx.create(t)
+		first, err := fx.svc.Refresh(ctx, family.RefreshParams{Client: fx.client, Token: g1.RefreshToken, DPoPJKT: "key-A", AccessTokenID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry, err := fx.svc.Refresh(ctx, family.RefreshParams{Client: fx.client, Token: g1.RefreshToken, DPoPJKT: "key-A", AccessTokenID: "b"})
+		if err != nil {
+			t.Fatalf("grace retry with a proof of an unbound family: %v", err)
+		}
+		if retry.RefreshToken != first.RefreshToken || fx.family(t, g1.Family.ID).Revoked() {
+			t.Fatal("the retry did not get the same successor")
+		}
+	})
+}
