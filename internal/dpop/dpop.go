@@ -41,8 +41,10 @@ const (
 	// nonceBucket is how long one nonce is issued; a nonce is accepted in
 	// its bucket and the next one.
 	nonceBucket = 5 * time.Minute
-	// maxSeen bounds the replay cache.
+	// maxSeen bounds one generation of the replay cache.
 	maxSeen = 500_000
+	// replayWindow is how long a remembered proof must stay remembered.
+	replayWindow = pastWindow + futureWindow
 )
 
 // Error is a refused proof; its message is safe to send to the client.
@@ -75,8 +77,9 @@ type Verifier struct {
 	// requireNonce makes every proof carry a nonce this server issued.
 	requireNonce bool
 
-	mu   sync.Mutex
-	seen map[[16]byte]time.Time // jti (per key) → until when it is remembered
+	mu        sync.Mutex
+	cur, prev map[[16]byte]struct{} // remembered jtis (per key), two generations
+	curStart  time.Time
 }
 
 // NewVerifier returns a Verifier. nonceKey keys the stateless nonces, so
@@ -86,7 +89,8 @@ func NewVerifier(nonceKey []byte, requireNonce bool, now func() time.Time) *Veri
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{now: now, nonceKey: nonceKey, requireNonce: requireNonce, seen: map[[16]byte]time.Time{}}
+	return &Verifier{now: now, nonceKey: nonceKey, requireNonce: requireNonce,
+		cur: map[[16]byte]struct{}{}, prev: map[[16]byte]struct{}{}, curStart: now()}
 }
 
 // RequiresNonce reports whether proofs must carry a server nonce.
@@ -161,34 +165,70 @@ func (v *Verifier) Verify(proof, method, target string) (*Proof, error) {
 	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: iat}, nil
 }
 
-// Remember records p's jti and reports false when it was seen before
-// within the window: a replayed proof. The cache is per process: a proof
-// replayed against another replica within the iat window is not caught
-// there, which at the token endpoint gains nothing (the refresh token in
-// the request is single-use and the tokens are bound to the key).
+// Seen reports whether p's jti (under p's key) was remembered within the
+// window: a replayed proof.
+func (v *Verifier) Seen(p *Proof) bool {
+	k := replayKey(p)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.rotate(v.now())
+	return v.seenLocked(k)
+}
+
+// Remember records p's jti and reports false when it was already there.
+// Callers remember a proof once the request it came with has succeeded,
+// so that nobody can fill the cache with proofs on requests that fail
+// (for a public client, authentication is only its id); checking
+// [Verifier.Seen] first refuses a replay before it does anything.
+//
+// The cache is per process: a proof replayed against another replica
+// within the window is not caught there, which at the token endpoint gains
+// nothing (the refresh token in the request is single-use, and the tokens
+// are bound to the proof's key). Past maxSeen successful proofs in one
+// window (thousands of grants a second on one replica) further proofs are
+// not recorded rather than refused.
 func (v *Verifier) Remember(p *Proof) bool {
+	k := replayKey(p)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.rotate(v.now())
+	if v.seenLocked(k) {
+		return false
+	}
+	if len(v.cur) < maxSeen {
+		v.cur[k] = struct{}{}
+	}
+	return true
+}
+
+func replayKey(p *Proof) [16]byte {
 	sum := sha256.Sum256([]byte(p.JKT + "\x00" + p.JTI))
 	var k [16]byte
 	copy(k[:], sum[:])
-	now := v.now()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if until, ok := v.seen[k]; ok && now.Before(until) {
-		return false
+	return k
+}
+
+func (v *Verifier) seenLocked(k [16]byte) bool {
+	_, inCur := v.cur[k]
+	_, inPrev := v.prev[k]
+	return inCur || inPrev
+}
+
+// rotate keeps two generations of replay entries, each replayWindow long.
+// A proof is accepted at most pastWindow after its iat, and its iat is at
+// most futureWindow ahead of the time it was remembered, so an entry must
+// outlive its recording by replayWindow: it does, in cur and then in prev.
+// No scan, whatever the number of entries.
+func (v *Verifier) rotate(now time.Time) {
+	switch age := now.Sub(v.curStart); {
+	case age < replayWindow:
+		return
+	case age < 2*replayWindow:
+		v.prev = v.cur
+	default:
+		v.prev = map[[16]byte]struct{}{}
 	}
-	if len(v.seen) >= maxSeen {
-		for key, until := range v.seen {
-			if !now.Before(until) {
-				delete(v.seen, key)
-			}
-		}
-		if len(v.seen) >= maxSeen {
-			// Full of live entries: refusing is safer than forgetting.
-			return false
-		}
-	}
-	v.seen[k] = p.IssuedAt.Add(pastWindow + futureWindow)
-	return true
+	v.cur, v.curStart = map[[16]byte]struct{}{}, now
 }
 
 // Nonce returns the server nonce for now.

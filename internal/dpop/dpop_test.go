@@ -144,23 +144,53 @@ func TestReplayCache(t *testing.T) {
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	at := clock
 	v := dpop.NewVerifier([]byte("k"), false, func() time.Time { return at })
-	p, err := v.Verify(proof(t, ec, jose.ES256, "dpop+jwt", jose.JSONWebKey{Key: ec.Public()}, good()), "POST", endpoint)
-	if err != nil {
-		t.Fatal(err)
+	mk := func(key *ecdsa.PrivateKey, iat time.Time) *dpop.Proof {
+		p, err := v.Verify(proof(t, key, jose.ES256, "dpop+jwt", jose.JSONWebKey{Key: key.Public()}, with("iat", iat.Unix())), "POST", endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	if !v.Remember(p) {
+	p := mk(ec, at)
+	if v.Seen(p) || !v.Remember(p) {
 		t.Fatal("first use refused")
 	}
-	if v.Remember(p) {
+	if !v.Seen(p) || v.Remember(p) {
 		t.Fatal("replayed proof accepted")
 	}
 	// The same jti under another key is another proof.
-	q, _ := v.Verify(proof(t, other, jose.ES256, "dpop+jwt", jose.JSONWebKey{Key: other.Public()}, good()), "POST", endpoint)
-	if !v.Remember(q) {
+	if q := mk(other, at); v.Seen(q) || !v.Remember(q) {
 		t.Fatal("same jti under another key refused")
 	}
-	// Past the window the proof's iat fails anyway, so forgetting is safe.
-	at = clock.Add(3 * time.Minute)
+	// A proof issued a minute ahead stays acceptable to Verify until two
+	// minutes from now: it must stay remembered that long, across the
+	// generations of the cache.
+	ahead := mk(ec, at.Add(59*time.Second))
+	ahead.JTI = "ahead"
+	v.Remember(ahead)
+	for _, d := range []time.Duration{30 * time.Second, 90 * time.Second, 119 * time.Second} {
+		at = clock.Add(d)
+		if !v.Seen(ahead) {
+			t.Fatalf("a proof still acceptable %s later was forgotten", d)
+		}
+	}
+	// One remembered late in a generation outlives the rotation.
+	at = clock.Add(110 * time.Second)
+	late := mk(ec, at.Add(59*time.Second))
+	late.JTI = "late"
+	v.Remember(late)
+	for _, d := range []time.Duration{11 * time.Second, 60 * time.Second, 119 * time.Second} {
+		at = clock.Add(110*time.Second + d)
+		if !v.Seen(late) {
+			t.Fatalf("a proof remembered late in a generation was forgotten %s later", d)
+		}
+	}
+	// Far past the window everything is forgotten, and Verify refuses the
+	// stale proof anyway.
+	at = clock.Add(10 * time.Minute)
+	if v.Seen(p) || v.Seen(ahead) {
+		t.Fatal("entries outlived the window")
+	}
 	if _, err := v.Verify(proof(t, ec, jose.ES256, "dpop+jwt", jose.JSONWebKey{Key: ec.Public()}, good()), "POST", endpoint); err == nil {
 		t.Fatal("stale proof accepted")
 	}

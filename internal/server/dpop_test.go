@@ -166,6 +166,12 @@ func TestDPoPProofChecksAtTheTokenEndpoint(t *testing.T) {
 		t.Fatalf("client_credentials with a proof: %s", ok.Raw)
 	}
 	expectError(t, r.postDPoP(t, cc, p), 400, "invalid_dpop_proof") // replayed proof
+	// A proof on a request that fails is not remembered: a public
+	// client's id and made-up tokens cannot fill the replay cache.
+	failing := h.proof(t, tokenURL, "")
+	for range 3 {
+		expectError(t, r.postDPoP(t, url.Values{"grant_type": {"refresh_token"}, "client_id": {"spa"}, "refresh_token": {"rt_garbage"}}, failing), 400, "invalid_grant")
+	}
 	expectError(t, r.postDPoP(t, cc, h.proof(t, r.URL+"/oauth2/revoke", "")), 400, "invalid_dpop_proof")
 	expectError(t, r.postDPoP(t, cc, h.proof(t, tokenURL, ""), h.proof(t, tokenURL, "")), 400, "invalid_dpop_proof")
 	expectError(t, r.postDPoP(t, cc, "not-a-proof"), 400, "invalid_dpop_proof")

@@ -84,8 +84,7 @@ func (s *Server) grantRequest(ctx context.Context, g grant, gt string, req *toke
 	switch {
 	case proof == nil && c.RequireDPoP:
 		return oauth.InvalidDPoPProof("this client must send a DPoP proof")
-	case proof != nil && !s.dpop.Remember(proof):
-		// Recorded only now, so unauthenticated callers cannot fill the cache.
+	case proof != nil && s.dpop.Seen(proof):
 		return oauth.InvalidDPoPProof("the DPoP proof was already used")
 	case proof != nil:
 		req.jkt = proof.JKT
@@ -97,6 +96,11 @@ func (s *Server) grantRequest(ctx context.Context, g grant, gt string, req *toke
 	resp, err := g.token(ctx, req)
 	if err != nil {
 		return err
+	}
+	if proof != nil {
+		// Remembered once the grant succeeded, so failing requests (a
+		// public client's id and a made-up token) cannot fill the cache.
+		s.dpop.Remember(proof)
 	}
 	oauth.WriteJSON(w, resp)
 	return nil
