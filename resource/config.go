@@ -50,8 +50,10 @@ type Config struct {
 	// DPoPReplayCacheSize bounds the replay cache (entries). When it is
 	// full, the oldest entries are dropped and proofs at least as old are
 	// refused from then on, so a dropped entry never lets a replay
-	// through. Default 100,000 (a few MB). The cache lives in this
-	// process: replicas of an API do not share it.
+	// through. One proof key may hold at most an eighth of it, so one
+	// client flooding proofs cannot crowd out the others. Default 100,000
+	// (a few MB). The cache lives in this process: replicas of an API do
+	// not share it.
 	DPoPReplayCacheSize int
 	// BaseURL is the externally visible URL of this API, such as
 	// "https://api.example.com" (a path prefix is allowed, for an API
@@ -60,7 +62,9 @@ type Config struct {
 	// client sent it. Empty derives the scheme from the connection (TLS or
 	// not) and the host from the Host header: right for an API served
 	// directly, wrong behind a proxy that terminates TLS or rewrites
-	// paths.
+	// paths. Set it in production: the Host header is the client's to
+	// choose, so without BaseURL a proof captured at another API that
+	// accepts the same tokens could be replayed here with that API's Host.
 	BaseURL string
 
 	// Introspection, when set, asks the issuer about every token (see the
@@ -97,7 +101,8 @@ type Config struct {
 // Introspection configures the RFC 7662 mode: after a token passes the
 // offline checks, the issuer's introspection endpoint is asked whether it
 // is still active. The resource server authenticates as a confidential
-// client with HTTP Basic.
+// client with HTTP Basic (client_secret_basic); a client registered for
+// private_key_jwt cannot be used here.
 type Introspection struct {
 	ClientID     string
 	ClientSecret string
@@ -116,7 +121,8 @@ type Introspection struct {
 
 // DenyList configures the deny-list mode: Rotor's GET /oauth2/denylist
 // (rotor_denylist_endpoint in its metadata), polled in the background
-// with HTTP Basic credentials of a confidential client. A token whose sid
+// with HTTP Basic credentials of a confidential client (a secret-based one:
+// the endpoint is a GET and takes no client assertion). A token whose sid
 // (refresh-token family) or jti is listed is refused.
 type DenyList struct {
 	ClientID     string

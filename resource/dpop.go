@@ -98,9 +98,11 @@ func (v *Verifier) checkProof(req DPoPRequest, token, jkt string) *Error {
 	}
 	// Last, once everything else holds: a proof refused for another
 	// reason must not use up its jti.
-	switch v.replay.admit(replayKey(jkt, p.JTI), iat+window, nowSec) {
+	switch v.replay.admit(jkt, replayKey(jkt, p.JTI), iat+window, nowSec) {
 	case admitReplay:
 		return fail(ErrProofReplayed, "the DPoP proof was used before")
+	case admitKeyBusy:
+		return fail(ErrInvalidProof, "too many DPoP proofs by this key in the window; retry shortly")
 	case admitTooOld:
 		return fail(ErrInvalidProof, "the DPoP proof is too old for this server's replay cache; send a fresh one")
 	}
@@ -198,6 +200,7 @@ const (
 	admitNew admission = iota
 	admitReplay
 	admitTooOld
+	admitKeyBusy
 )
 
 // replayCache remembers the proofs seen, each until the proof would be
@@ -206,25 +209,44 @@ const (
 // so that a dropped entry cannot let its replay through. A replay carries
 // the same iat as its original, hence the same expiry: if the original was
 // dropped, the replay is under the floor.
+//
+// One key may hold at most an eighth of the cache, so a single client
+// flooding proofs dated ahead (which expire last) cannot crowd everyone
+// else's fresh proofs out; it only slows itself down.
 type replayCache struct {
-	mu    sync.Mutex
-	seen  map[[32]byte]int64
-	order expiryHeap
-	max   int
-	floor int64
+	mu     sync.Mutex
+	seen   map[[32]byte]int64
+	order  expiryHeap
+	max    int
+	floor  int64
+	perKey map[string]int // live entries by proof key (jkt)
+	keyCap int
 }
 
 func newReplayCache(max int) *replayCache {
-	return &replayCache{seen: map[[32]byte]int64{}, max: max}
+	keyCap := max / 8
+	if keyCap == 0 { // a tiny cache (tests): no share
+		keyCap = max
+	}
+	return &replayCache{seen: map[[32]byte]int64{}, max: max, perKey: map[string]int{}, keyCap: keyCap}
+}
+
+func (c *replayCache) pop() expiring {
+	e := heap.Pop(&c.order).(expiring)
+	delete(c.seen, e.key)
+	if c.perKey[e.jkt]--; c.perKey[e.jkt] <= 0 {
+		delete(c.perKey, e.jkt)
+	}
+	return e
 }
 
 // admit records key until exp (Unix seconds; the entry holds through exp)
 // and reports whether it is new.
-func (c *replayCache) admit(key [32]byte, exp, now int64) admission {
+func (c *replayCache) admit(jkt string, key [32]byte, exp, now int64) admission {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.order) > 0 && c.order[0].exp < now {
-		delete(c.seen, heap.Pop(&c.order).(expiring).key)
+		c.pop()
 	}
 	if exp <= c.floor {
 		return admitTooOld
@@ -232,18 +254,20 @@ func (c *replayCache) admit(key [32]byte, exp, now int64) admission {
 	if _, ok := c.seen[key]; ok {
 		return admitReplay
 	}
+	if c.keyCap < c.max && c.perKey[jkt] >= c.keyCap {
+		return admitKeyBusy
+	}
 	if len(c.seen) >= c.max {
 		// Full of entries that outlive this one: refuse it rather than
 		// drop one of them.
 		if c.order[0].exp >= exp {
 			return admitTooOld
 		}
-		e := heap.Pop(&c.order).(expiring)
-		delete(c.seen, e.key)
-		c.floor = max(c.floor, e.exp)
+		c.floor = max(c.floor, c.pop().exp)
 	}
 	c.seen[key] = exp
-	heap.Push(&c.order, expiring{exp: exp, key: key})
+	c.perKey[jkt]++
+	heap.Push(&c.order, expiring{exp: exp, key: key, jkt: jkt})
 	return admitNew
 }
 
@@ -251,6 +275,7 @@ func (c *replayCache) admit(key [32]byte, exp, now int64) admission {
 type expiring struct {
 	exp int64
 	key [32]byte
+	jkt string
 }
 
 // expiryHeap is a min-heap of entries by expiry (container/heap).

@@ -351,3 +351,33 @@ func TestRequireDPoP(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestDPoPReplayCacheShare: one key cannot take more than its share of the
+// replay cache, so a client flooding proofs dated ahead (which expire
+// last) cannot crowd out the fresh proofs of everyone else.
+func TestDPoPReplayCacheShare(t *testing.T) {
+	clk := newClock()
+	f := newDPoPFixture(t, resource.Config{DPoPReplayCacheSize: 16, DPoPWindow: time.Minute, Clock: clk.Now})
+	ahead := clk.Now().Add(20 * time.Second)
+	for i := range 2 {
+		p := proof(t, f.key, http.MethodGet, apiURL, f.token, ahead, nil)
+		if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, f.token, p)); rec.Code != 200 {
+			t.Fatalf("proof %d within the key's share: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	flood := proof(t, f.key, http.MethodGet, apiURL, f.token, ahead, nil)
+	rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, f.token, flood))
+	wantChallenge(t, rec, http.StatusUnauthorized, "DPoP", resource.CodeInvalidDPoPProof)
+
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.is.claims(clk.Now())
+	c["cnf"] = map[string]any{"jkt": thumbprint(t, other)}
+	tok := f.is.mint(c)
+	p := proof(t, other, http.MethodGet, apiURL, tok, clk.Now(), nil)
+	if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, tok, p)); rec.Code != 200 {
+		t.Fatalf("another key's fresh proof: %d %s", rec.Code, rec.Body)
+	}
+}
