@@ -39,7 +39,7 @@ func (s *Server) handleDenyList(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	entries, err := s.opts.Store.ListDenials(r.Context(), s.now(), after, denyListPage)
+	entries, err := s.opts.Store.ListDenials(r.Context(), s.now(), []string{"sid:", "jti:"}, after, denyListPage)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

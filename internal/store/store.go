@@ -140,10 +140,10 @@ type Queries interface {
 	DenyOnce(ctx context.Context, d Denial, now time.Time) (bool, error)
 	// Denied reports whether any of keys has an entry expiring after now.
 	Denied(ctx context.Context, keys []string, now time.Time) (bool, error)
-	// ListDenials returns at most limit entries that hold after now and
-	// whose key sorts after afterKey, in key order, so a large list is
-	// read page by page.
-	ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]Denial, error)
+	// ListDenials returns at most limit entries that hold after now, whose
+	// key starts with one of prefixes and sorts after afterKey, in key
+	// order, so a large list is read page by page.
+	ListDenials(ctx context.Context, now time.Time, prefixes []string, afterKey string, limit int) ([]Denial, error)
 	// DeleteExpiredDenials deletes at most limit entries expired at now.
 	DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error)
 

@@ -399,12 +399,14 @@ func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (boo
 }
 
 // ListDenials returns a page of the entries that hold after now.
-func (q *queries) ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]store.Denial, error) {
+func (q *queries) ListDenials(ctx context.Context, now time.Time, prefixes []string, afterKey string, limit int) ([]store.Denial, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
 	rows, err := q.q.Query(ctx, `SELECT key, expires_at FROM denylist
-		WHERE expires_at > $1 AND key > $2 ORDER BY key LIMIT $3`, now, afterKey, limit)
+		WHERE expires_at > $1 AND key > $2
+		AND EXISTS (SELECT 1 FROM unnest($3::text[]) AS p WHERE starts_with(key, p))
+		ORDER BY key LIMIT $4`, now, afterKey, prefixes, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -323,9 +323,19 @@ func (q *queries) Denied(ctx context.Context, keys []string, now time.Time) (boo
 }
 
 // ListDenials returns a page of the entries that hold after now.
-func (q *queries) ListDenials(ctx context.Context, now time.Time, afterKey string, limit int) ([]store.Denial, error) {
+func (q *queries) ListDenials(ctx context.Context, now time.Time, prefixes []string, afterKey string, limit int) ([]store.Denial, error) {
+	if len(prefixes) == 0 {
+		return nil, nil
+	}
+	match := make([]string, len(prefixes))
+	args := []any{timeIn(now), afterKey}
+	for i, p := range prefixes {
+		match[i] = "substr(key, 1, ?) = ?"
+		args = append(args, len(p), p)
+	}
 	rows, err := q.r.QueryContext(ctx, `SELECT key, expires_at FROM denylist
-		WHERE expires_at > ? AND key > ? ORDER BY key LIMIT ?`, timeIn(now), afterKey, limit)
+		WHERE expires_at > ? AND key > ? AND (`+strings.Join(match, " OR ")+`) ORDER BY key LIMIT ?`,
+		append(args, limit)...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

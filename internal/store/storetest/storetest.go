@@ -396,9 +396,11 @@ func testDenyList(t *testing.T, st store.Store) {
 		}
 	}
 	check(t, st.Deny(ctx, store.Denial{Key: "jti:c", ExpiresAt: at(3 * time.Hour)}))
+	check(t, st.Deny(ctx, store.Denial{Key: "assertion:app:j1", ExpiresAt: at(3 * time.Hour)})) // another kind: not listed
+	check(t, st.Deny(ctx, store.Denial{Key: "sidecar", ExpiresAt: at(3 * time.Hour)}))          // no prefix match
 	var keys []string
 	for after := ""; ; {
-		page, err := st.ListDenials(ctx, at(90*time.Minute), after, 1)
+		page, err := st.ListDenials(ctx, at(90*time.Minute), []string{"sid:", "jti:"}, after, 1)
 		check(t, err)
 		if len(page) == 0 {
 			break
