@@ -95,8 +95,11 @@ type clientJWKS struct {
 }
 
 type fetchedJWKS struct {
-	set       *jose.JSONWebKeySet
+	set       *jose.JSONWebKeySet // nil until a fetch succeeds
 	fetchedAt time.Time
+	// failedAt is the last failed fetch: strangers naming the client
+	// cannot make Rotor fetch again before jwksRetry has passed.
+	failedAt time.Time
 }
 
 func newClientJWKS(now func() time.Time) *clientJWKS {
@@ -115,19 +118,44 @@ func (j *clientJWKS) keys(ctx context.Context, c *store.Client, fresh bool) (*jo
 	}
 	j.mu.Lock()
 	f := j.cache[c.JWKSURI]
+	var cached fetchedJWKS
+	if f != nil {
+		cached = *f
+	}
 	j.mu.Unlock()
 	now := j.now()
-	if f != nil && now.Sub(f.fetchedAt) < jwksTTL && (!fresh || now.Sub(f.fetchedAt) < jwksRetry) {
-		return f.set, nil
+	switch {
+	case cached.set != nil && now.Sub(cached.fetchedAt) < jwksTTL && (!fresh || now.Sub(cached.fetchedAt) < jwksRetry):
+		return cached.set, nil
+	case now.Sub(cached.failedAt) < jwksRetry:
+		return j.lastGood(cached)
 	}
-	v, err, _ := j.group.Do(c.JWKSURI, func() (any, error) { return j.fetch(ctx, c.JWKSURI) })
+	// The fetch runs detached from this request, so one caller giving up
+	// does not fail the others waiting on it.
+	v, err, _ := j.group.Do(c.JWKSURI, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return j.fetch(fctx, c.JWKSURI)
+	})
 	if err != nil {
-		if f != nil {
-			return f.set, nil // keep the last good set over a failing fetch
+		j.mu.Lock()
+		if j.cache[c.JWKSURI] == nil {
+			j.cache[c.JWKSURI] = &fetchedJWKS{}
 		}
-		return nil, err
+		j.cache[c.JWKSURI].failedAt = j.now()
+		j.mu.Unlock()
+		return j.lastGood(cached)
 	}
 	return v.(*jose.JSONWebKeySet), nil
+}
+
+// lastGood keeps the last good set over a failing fetch; without one the
+// client cannot authenticate.
+func (j *clientJWKS) lastGood(f fetchedJWKS) (*jose.JSONWebKeySet, error) {
+	if f.set != nil {
+		return f.set, nil
+	}
+	return nil, oauth.InvalidClient("the client's key set could not be fetched")
 }
 
 func (j *clientJWKS) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {

@@ -92,6 +92,15 @@ func TestPrivateKeyJWT(t *testing.T) {
 		// The issuer as aud is accepted too; so is introspection with an
 		// assertion whose aud is the introspection endpoint.
 		expectOK(t, r.post(t, "/oauth2/token", assertionForm(k1.assertion(t, "robot", r.URL, nil))))
+		intro := r.post(t, "/oauth2/introspect", url.Values{"token": {ok.str("access_token")},
+			"client_assertion_type": {server.AssertionType}, "client_assertion": {k1.assertion(t, "robot", r.URL+"/oauth2/introspect", nil)}})
+		if intro.Status != 200 || intro.Body["active"] != true {
+			t.Fatalf("introspection with private_key_jwt: %d %s", intro.Status, intro.Raw)
+		}
+		// An assertion made for the introspection endpoint is not one for
+		// the revocation endpoint.
+		expectError(t, r.post(t, "/oauth2/revoke", url.Values{"token": {ok.str("access_token")},
+			"client_assertion_type": {server.AssertionType}, "client_assertion": {k1.assertion(t, "robot", r.URL+"/oauth2/introspect", nil)}}), 401, "invalid_client")
 
 		hs := func() string {
 			h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"k1"}`))
@@ -194,6 +203,26 @@ func TestPrivateKeyJWTByURL(t *testing.T) {
 	if fetches.Load() != n+1 {
 		t.Fatalf("%d fetches for one unknown kid, want 1", fetches.Load()-n)
 	}
+	// A client whose key set cannot be fetched fails authentication (401,
+	// not 500), and strangers naming it do not make Rotor fetch again and
+	// again.
+	var brokenFetches atomic.Int32
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		brokenFetches.Add(1)
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	r.addClient(t, store.Client{ID: "lost", GrantTypes: []string{"client_credentials"}, AuthMethod: "private_key_jwt",
+		JWKSURI: broken.URL}, "unused")
+	for range 5 {
+		f := assertionForm(k2.assertion(t, "lost", r.URL+"/oauth2/token", map[string]any{
+			"exp": clock().Add(time.Minute).Unix(), "iat": clock().Unix()}))
+		expectError(t, r.post(t, "/oauth2/token", f), 401, "invalid_client")
+	}
+	if brokenFetches.Load() != 1 {
+		t.Fatalf("%d fetches of a failing key set in one retry interval, want 1", brokenFetches.Load())
+	}
+
 	// Many requests with the cached key fetch nothing more.
 	n = fetches.Load()
 	for range 5 {
