@@ -77,9 +77,12 @@ type Source struct {
 	// (zero if it was loaded), to cap RefreshBefore.
 	tok      *oauth2.Token
 	obtained time.Time
-	// pending is a rotated token the store refused, saved again first.
-	pending   *oauth2.Token
-	pendingAt time.Time
+	// pending is a rotated token the store refused, saved again first,
+	// but only over the token it succeeded (pendingOver, a refresh
+	// token): another process may have saved a newer one since.
+	pending     *oauth2.Token
+	pendingAt   time.Time
+	pendingOver string
 	// rejected is a refresh token the server answered invalid_grant to; it
 	// is never sent again.
 	rejected string
@@ -225,19 +228,30 @@ func (s *Source) refresh() (*oauth2.Token, error) {
 	}
 
 	s.mu.Lock()
-	pending, pendingAt := s.pending, s.pendingAt
+	pending, pendingAt, pendingOver := s.pending, s.pendingAt, s.pendingOver
 	s.mu.Unlock()
-	if pending != nil {
-		if err := s.st.Save(ctx, pending); err != nil {
-			return nil, notSaved(err)
-		}
-		s.adopt(pending, pendingAt)
-		if !s.due(pending, pendingAt) {
-			return pending, nil
+	cur, err := s.st.Load(ctx)
+	if pending != nil && err == nil && cur != nil {
+		switch cur.RefreshToken {
+		case pendingOver:
+			// The store still holds the predecessor: save the successor.
+			if err := s.st.Save(ctx, pending); err != nil {
+				return nil, notSaved(err)
+			}
+			s.adopt(pending, pendingAt)
+			if !s.due(pending, pendingAt) {
+				return pending, nil
+			}
+			cur = pending
+		default:
+			// Someone else saved a token since (the same successor, got
+			// by a grace retry, or a newer one): the store wins, and
+			// writing the kept one over it would go back in time.
+			s.mu.Lock()
+			s.pending, s.pendingAt, s.pendingOver = nil, time.Time{}, ""
+			s.mu.Unlock()
 		}
 	}
-
-	cur, err := s.st.Load(ctx)
 	switch {
 	case errors.Is(err, ErrNoToken):
 		return nil, &ReauthError{Reason: "no token is stored", Err: err}
@@ -292,7 +306,7 @@ func (s *Source) refresh() (*oauth2.Token, error) {
 	}
 	if err := s.st.Save(ctx, next); err != nil {
 		s.mu.Lock()
-		s.pending, s.pendingAt = next, sent
+		s.pending, s.pendingAt, s.pendingOver = next, sent, cur.RefreshToken
 		s.mu.Unlock()
 		return nil, notSaved(err)
 	}
@@ -305,7 +319,7 @@ func (s *Source) adopt(t *oauth2.Token, obtained time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tok, s.obtained = t, obtained
-	s.pending, s.pendingAt = nil, time.Time{}
+	s.pending, s.pendingAt, s.pendingOver = nil, time.Time{}, ""
 }
 
 // valid reports whether t's access token has not expired yet.

@@ -470,3 +470,43 @@ func TestErrorsNeverQuoteTheRefreshToken(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptTokenNeverOverwritesANewerOne: a Source whose Save failed keeps
+// the successor; if another Source sharing the store has moved the session
+// on meanwhile (a grace retry, then a rotation of its own), the kept token
+// is dropped rather than written over the newer one, which would send the
+// session back in time and into replay detection.
+func TestKeptTokenNeverOverwritesANewerOne(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), store.Client{ID: "cli", ReuseGrace: testrig.Dur(time.Minute)}, false)
+	ms := client.NewMemoryStore(e.due())
+	fs := &failingStore{Store: ms}
+	fs.fail.Store(true)
+	a := client.TokenSource(context.Background(), e.config(nil), fs)
+	if _, err := a.Token(); !errors.Is(err, client.ErrNotSaved) {
+		t.Fatalf("got %v, want ErrNotSaved", err)
+	}
+	// Another process on the same store: it presents the previous token
+	// (a grace retry, same successor), saves it, then rotates again.
+	b := client.TokenSource(context.Background(), e.config(nil), ms)
+	if _, err := b.Token(); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := ms.Load(context.Background())
+	due.Expiry = time.Now().Add(-time.Second)
+	if err := ms.Save(context.Background(), due); err != nil {
+		t.Fatal(err)
+	}
+	newest, err := b.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fs.fail.Store(false)
+	if _, err := a.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if saved, _ := ms.Load(context.Background()); saved.RefreshToken != newest.RefreshToken {
+		t.Fatal("the kept successor was written over the newer token")
+	}
+	e.expectHealthy(t)
+}
