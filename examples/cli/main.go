@@ -118,15 +118,16 @@ func login(ctx context.Context, oc *oauth2.Config, st *client.FileStore, keyPath
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
+	// The new key waits beside the current one until the new session is
+	// saved: a mistyped password must not destroy the session in use.
 	hc := http.DefaultClient
-	if err := ignoreMissing(os.Remove(keyPath)); err != nil {
-		return err
-	}
+	newKeyPath := keyPath + ".new"
 	if bind {
-		dpop, err := newKey(keyPath)
+		dpop, err := newKey(newKeyPath)
 		if err != nil {
 			return err
 		}
+		defer os.Remove(newKeyPath) // gone already once renamed
 		hc = &http.Client{Transport: dpop.Transport(nil)}
 	}
 	tok, err := oc.PasswordCredentialsToken(context.WithValue(ctx, oauth2.HTTPClient, hc), user, password)
@@ -138,6 +139,16 @@ func login(ctx context.Context, oc *oauth2.Config, st *client.FileStore, keyPath
 		return err
 	}
 	defer unlock()
+	// Key and token change together under the lock, so a run refreshing
+	// meanwhile never pairs the old token with the new key.
+	if bind {
+		err = os.Rename(newKeyPath, keyPath)
+	} else {
+		err = ignoreMissing(os.Remove(keyPath))
+	}
+	if err != nil {
+		return err
+	}
 	if err := st.Save(ctx, tok); err != nil {
 		return err
 	}
