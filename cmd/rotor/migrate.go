@@ -31,7 +31,7 @@ safe. "rotor serve" does it by itself on the embedded SQLite database.`,
 			if err := st.Migrate(cmd.Context()); err != nil {
 				return fmt.Errorf("migrate %s: %w", backend.Redact(cfg.DB), err)
 			}
-			fmt.Fprintf(a.stdout, "Database %s is up to date.\n", backend.Redact(cfg.DB))
+			fmt.Fprintf(a.stdout, "Database %s has every migration applied.\n", backend.Redact(cfg.DB))
 			return nil
 		},
 	}

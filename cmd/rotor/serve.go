@@ -113,6 +113,10 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		if errors.Is(err, secret.ErrUnseal) {
 			return fmt.Errorf("the signing keys in %s do not open with this master key: is it the key this database was created with? (%w)", backend.Redact(cfg.DB), err)
 		}
+		if !backend.IsEmbedded(cfg.DB) && !migrate {
+			// The first query of a fresh PostgreSQL database fails here.
+			return fmt.Errorf("prepare a signing key: %w\nIf this database is new or Rotor was upgraded, run \"rotor migrate\" first (or serve with --migrate)", err)
+		}
 		return fmt.Errorf("prepare a signing key: %w", err)
 	}
 
