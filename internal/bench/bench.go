@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,6 +188,10 @@ type Machine struct {
 	Model     string `json:"cpu_model"`
 	GoVersion string `json:"go_version"`
 	OS        string `json:"os"`
+	// LoadStart and LoadEnd are the 1-minute load averages when the run
+	// began and ended: other work on the machine skews every figure.
+	LoadStart float64 `json:"load_average_start"`
+	LoadEnd   float64 `json:"load_average_end"`
 }
 
 // Provision is one bulk creation of families.
@@ -344,6 +349,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		r.rep.Memory.IdleEnd, _ = r.srv.RSS()
 	}
 	r.rep.Seconds = time.Since(r.rep.Started).Seconds()
+	r.rep.Machine.LoadEnd = loadAverage()
 	return r.rep, nil
 }
 
@@ -464,8 +470,18 @@ func (r *run) cell(ctx context.Context, grant, backendName string, families, c i
 	if grant != GrantFloor && r.rep.Backend == string(backend.Postgres) && localDB(r.dsn) {
 		dbComm = "postgres"
 	}
+	var wal0 int64
+	pg := grant != GrantFloor && r.rep.Backend == string(backend.Postgres)
+	if pg {
+		wal0, _ = walPosition(ctx, r.dsn)
+	}
 	row := runCell(ctx, r.hc, wl, cell{grant: grant, backend: backendName, families: families, concurrency: c,
 		warmup: r.cfg.Warmup, dur: r.cfg.Duration, maxRequests: maxCellRequests, dbComm: dbComm}, srv, r.prog)
+	if pg && wal0 > 0 && row.Total > 0 {
+		if wal1, err := walPosition(ctx, r.dsn); err == nil {
+			row.WALPerRequest = float64(wal1-wal0) / float64(row.Total)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return row, err
 	}
@@ -680,9 +696,23 @@ func localDB(dsn string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// loadAverage returns the 1-minute load average, or 0 if unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // machine describes this computer.
 func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadStart: loadAverage()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)

@@ -80,3 +80,18 @@ func postgresSizes(ctx context.Context, dsn string) ([]TableSize, error) {
 	}
 	return out, nil
 }
+
+// walPosition returns PostgreSQL's current write-ahead log position in
+// bytes, for the WAL written per request. It counts everything the whole
+// server writes, other databases' included, so it is exact only on a
+// server the bench has to itself.
+func walPosition(ctx context.Context, dsn string) (int64, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var pos int64
+	err = conn.QueryRow(ctx, `SELECT pg_current_wal_lsn() - '0/0'::pg_lsn`).Scan(&pos)
+	return pos, err
+}

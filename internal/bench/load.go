@@ -218,8 +218,9 @@ type Row struct {
 	Families    int    `json:"families,omitempty"`
 	Concurrency int    `json:"concurrency"`
 	// Requests completed inside the measured window, of which Errors
-	// failed.
+	// failed; Total counts the warm-up too.
 	Requests int64   `json:"requests"`
+	Total    int64   `json:"total_requests"`
 	Errors   int64   `json:"errors"`
 	Seconds  float64 `json:"seconds"`
 	RPS      float64 `json:"requests_per_second"`
@@ -235,6 +236,9 @@ type Row struct {
 	// negative when unknown (SQLite runs inside the server; a remote
 	// PostgreSQL cannot be seen).
 	DBCPUPer1k float64 `json:"db_cpu_s_per_1k"`
+	// WALPerRequest is the PostgreSQL write-ahead log written per request
+	// over the cell, warm-up included, in bytes; 0 on SQLite.
+	WALPerRequest float64 `json:"wal_bytes_per_request,omitempty"`
 	// ClientCPUPer1k is the same for the bench process itself.
 	ClientCPUPer1k float64 `json:"client_cpu_s_per_1k"`
 	// PeakRSS is the server's largest resident memory seen in the window,
@@ -323,7 +327,7 @@ func runCell(ctx context.Context, hc *http.Client, wl workload, c cell, srv *Pro
 	stopProg()
 
 	row := Row{Grant: c.grant, Backend: c.backend, Families: c.families, Concurrency: c.concurrency,
-		ServerCPUPer1k: -1, DBCPUPer1k: -1, PeakRSS: <-peak, Exhausted: stopped.Load() > 0}
+		ServerCPUPer1k: -1, DBCPUPer1k: -1, PeakRSS: <-peak, Exhausted: stopped.Load() > 0, Total: cnt.requests.Load()}
 	var all []time.Duration
 	for w := range lats {
 		all = append(all, lats[w]...)

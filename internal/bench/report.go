@@ -15,7 +15,8 @@ import (
 // start-up time, and the scale and age comparisons when they ran.
 func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "rotor bench: %s backend, %d CPUs (%s), %s, %s\n", r.Backend, r.Machine.CPUs, orDash(r.Machine.Model), r.Machine.GoVersion, r.Machine.OS)
-	fmt.Fprintf(w, "each cell: %.1fs warm-up, then %.1fs measured; run took %.0fs\n\n", r.Warmup, r.Duration, r.Seconds)
+	fmt.Fprintf(w, "each cell: %.1fs warm-up, then %.1fs measured; run took %.0fs; load average %.2f at start, %.2f at end\n\n",
+		r.Warmup, r.Duration, r.Seconds, r.Machine.LoadStart, r.Machine.LoadEnd)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "grant\tbackend\tfamilies\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tsrv cpu s/1k\tdb cpu s/1k\tvs floor\tsrv rss MB\t")
@@ -30,6 +31,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "srv cpu: CPU seconds of the server process per 1,000 requests; db cpu: the same for the PostgreSQL")
 	fmt.Fprintln(w, "processes on this machine (SQLite runs inside the server); the load generator shares the same CPUs.")
+	var wal []string
+	for _, row := range r.Rows {
+		if row.WALPerRequest > 0 {
+			wal = append(wal, fmt.Sprintf("%s c=%d %s", row.Grant, row.Concurrency, thousands(int64(row.WALPerRequest+0.5))))
+		}
+	}
+	if len(wal) > 0 {
+		fmt.Fprintf(w, "PostgreSQL WAL bytes per request: %s\n", strings.Join(wal, "; "))
+	}
 	for _, row := range r.Rows {
 		if row.Exhausted {
 			fmt.Fprintf(w, "(%s at concurrency %d ran out of tokens after %.1fs; its rate is over that time)\n", row.Grant, row.Concurrency, row.Seconds)
