@@ -532,6 +532,9 @@ func (r *run) scale(ctx context.Context, chains *chainPool) error {
 	// Shuffle so that old and new families interleave.
 	mrand.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	big := newChainPool(pool)
+	if err := settle(ctx, r.dsn); err != nil {
+		return fmt.Errorf("bench: settle after the bulk load: %w", err)
+	}
 	if err := r.sizes(ctx, fmt.Sprintf("after provisioning %d families", r.prov.families)); err != nil {
 		return err
 	}

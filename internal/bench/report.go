@@ -34,7 +34,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	var wal []string
 	for _, row := range r.Rows {
 		if row.WALPerRequest > 0 {
-			wal = append(wal, fmt.Sprintf("%s c=%d %s", row.Grant, row.Concurrency, thousands(int64(row.WALPerRequest+0.5))))
+			wal = append(wal, fmt.Sprintf("%s c=%d at %s families: %s", row.Grant, row.Concurrency,
+				thousands(int64(row.Families)), thousands(int64(row.WALPerRequest+0.5))))
 		}
 	}
 	if len(wal) > 0 {
