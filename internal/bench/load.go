@@ -217,8 +217,9 @@ type Row struct {
 	Backend     string `json:"backend"`
 	Families    int    `json:"families,omitempty"`
 	Concurrency int    `json:"concurrency"`
-	// Requests completed inside the measured window, of which Errors
-	// failed; Total counts the warm-up too.
+	// Requests completed inside the measured window; Total counts the
+	// warm-up too. Errors counts the failed requests of the whole cell,
+	// warm-up included.
 	Requests int64   `json:"requests"`
 	Total    int64   `json:"total_requests"`
 	Errors   int64   `json:"errors"`
@@ -253,16 +254,15 @@ type Row struct {
 }
 
 // runCell runs a workload at c.concurrency for c.warmup then c.dur, and
-// measures the requests that both start and end inside the measured
-// window, the server's CPU over the window (srv may be nil) and its peak
-// memory. Requests in flight at the end complete, so that chains stay
-// consistent, but do not count.
+// measures the requests that complete inside the measured window, the
+// server's CPU over the window (srv may be nil) and its peak memory.
+// Requests in flight at the end complete, so that chains stay consistent,
+// but do not count.
 func runCell(ctx context.Context, hc *http.Client, wl workload, c cell, srv *Process, prog *progress) Row {
 	var (
 		wg      sync.WaitGroup
 		cnt     counters
 		lats    = make([][]time.Duration, c.concurrency)
-		errs    = make([]int64, c.concurrency)
 		stopped atomic.Int64 // workers that ran out of work
 		started = time.Now()
 		start   = started.Add(c.warmup)
@@ -287,11 +287,9 @@ func runCell(ctx context.Context, hc *http.Client, wl workload, c cell, srv *Pro
 				if !ok {
 					cnt.errors.Add(1)
 				}
-				if !t0.Before(start) && !t1.After(end) {
+				// A request counts in the window it completes in.
+				if !t1.Before(start) && !t1.After(end) {
 					lats[w] = append(lats[w], t1.Sub(t0))
-					if !ok {
-						errs[w]++
-					}
 				}
 			}
 		})
@@ -331,8 +329,8 @@ func runCell(ctx context.Context, hc *http.Client, wl workload, c cell, srv *Pro
 	var all []time.Duration
 	for w := range lats {
 		all = append(all, lats[w]...)
-		row.Errors += errs[w]
 	}
+	row.Errors = cnt.errors.Load()
 	row.Requests = int64(len(all))
 	// The window ends early when the workload ran dry.
 	row.Seconds = winEnd.Sub(winStart).Seconds()
