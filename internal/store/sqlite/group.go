@@ -77,10 +77,12 @@ type group struct {
 	stopped chan struct{}
 	// batches counts the commits made, for tests.
 	batches atomic.Int64
+	// stmts are the statements prepared for the committer's transactions.
+	stmts *stmtCache
 }
 
 func (db *DB) startGroup() {
-	db.group = &group{queue: make(chan *txRequest, 4*maxBatch), stopped: make(chan struct{})}
+	db.group = &group{queue: make(chan *txRequest, 4*maxBatch), stopped: make(chan struct{}), stmts: newStmtCache()}
 	go db.commitLoop()
 }
 
@@ -150,7 +152,11 @@ func (db *DB) commitLoop() {
 			}
 		}
 		db.runBatch(batch)
+		// The writer is free until the next batch: prepare what the last
+		// one ran unprepared.
+		g.stmts.prepare(db.writer)
 	}
+	g.stmts.close()
 	finished = true
 	close(g.stopped)
 }
@@ -205,7 +211,8 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer func() { _ = t.Rollback() }()
-	q := &queries{r: detached{t}, w: detached{t}}
+	d := detached{tx: t, stmts: db.group.stmts}
+	q := &queries{r: d, w: d}
 	results := make([]txResult, len(batch))
 	if len(batch) == 1 {
 		// Alone in its batch (as every transaction is when nothing else
@@ -270,17 +277,87 @@ func call(fn func(store.Tx) error, q *queries) (res txResult) {
 // detached runs statements of the shared transaction with the caller's
 // context values but without its cancellation: interrupting a write
 // inside a transaction makes SQLite roll back the whole transaction, the
-// other callers' writes with it.
-type detached struct{ tx *sql.Tx }
+// other callers' writes with it. It runs the statements the committer has
+// prepared already as such, and notes the others for it to prepare.
+type detached struct {
+	tx    *sql.Tx
+	stmts *stmtCache
+}
 
 func (d detached) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return d.tx.ExecContext(context.WithoutCancel(ctx), query, args...)
+	ctx = context.WithoutCancel(ctx)
+	if st := d.stmts.get(ctx, d.tx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return d.tx.ExecContext(ctx, query, args...)
 }
 
 func (d detached) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return d.tx.QueryContext(context.WithoutCancel(ctx), query, args...)
+	ctx = context.WithoutCancel(ctx)
+	if st := d.stmts.get(ctx, d.tx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.tx.QueryContext(ctx, query, args...)
 }
 
 func (d detached) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return d.tx.QueryRowContext(context.WithoutCancel(ctx), query, args...)
+	ctx = context.WithoutCancel(ctx)
+	if st := d.stmts.get(ctx, d.tx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.tx.QueryRowContext(ctx, query, args...)
+}
+
+// maxCachedStmts bounds the prepared statements kept: the hot path uses a
+// dozen; queries built from filters or row counts would otherwise grow the
+// cache without end. maxCachedQuery keeps out the long multi-row INSERTs
+// of bulk loads, which are not worth keeping.
+const (
+	maxCachedStmts = 64
+	maxCachedQuery = 4 << 10
+)
+
+// stmtCache holds statements prepared once on the writer connection and
+// reused by every later transaction, so that SQLite does not parse the
+// same SQL for every refresh (parsing was a sixth of the server's CPU).
+// Only the committer's goroutine uses it, so it needs no lock.
+type stmtCache struct {
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+func newStmtCache() *stmtCache {
+	return &stmtCache{stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
+
+// get returns query's prepared statement bound to tx, or nil, noting the
+// query to prepare once the writer connection is free again.
+func (c *stmtCache) get(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if st, ok := c.stmts[query]; ok {
+		return tx.StmtContext(ctx, st)
+	}
+	if len(c.stmts)+len(c.wanted) < maxCachedStmts && len(query) <= maxCachedQuery {
+		c.wanted[query] = true
+	}
+	return nil
+}
+
+// prepare prepares the queries noted since the last call, on the writer
+// connection (free between transactions). A query that fails to prepare
+// keeps running unprepared.
+func (c *stmtCache) prepare(w *sql.DB) {
+	for q := range c.wanted {
+		delete(c.wanted, q)
+		if st, err := w.Prepare(q); err == nil {
+			c.stmts[q] = st
+		}
+	}
+}
+
+// close releases every prepared statement.
+func (c *stmtCache) close() {
+	for q, st := range c.stmts {
+		_ = st.Close()
+		delete(c.stmts, q)
+	}
 }

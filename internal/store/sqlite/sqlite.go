@@ -30,6 +30,7 @@ type DB struct {
 	writer *sql.DB // one connection; transactions BEGIN IMMEDIATE
 	reader *sql.DB // several read-only connections
 	group  *group  // the committer that owns the writer's transactions
+	reads  *readPool
 }
 
 // Open opens, creating it if needed, the database file at path. It does
@@ -59,8 +60,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{writer: w, reader: r}
-	db.queries = queries{r: r, w: w}
+	db := &DB{writer: w, reader: r, reads: newReadPool(r)}
+	db.queries = queries{r: db.reads, w: w}
 	db.startGroup()
 	return db, nil
 }
@@ -71,6 +72,7 @@ func (db *DB) Ping(ctx context.Context) error { return db.reader.PingContext(ctx
 // Close commits the transactions already waiting, then closes both pools.
 func (db *DB) Close() error {
 	db.stopGroup()
+	db.reads.close()
 	return errors.Join(db.reader.Close(), db.writer.Close())
 }
 
