@@ -361,6 +361,9 @@ func (r *run) measure(ctx context.Context) error {
 		return err
 	}
 	chains := newChainPool(tokens)
+	if err := settle(ctx, r.dsn); err != nil {
+		return fmt.Errorf("bench: settle after the bulk load: %w", err)
+	}
 	if err := r.sizes(ctx, fmt.Sprintf("after provisioning %d families", cfg.Families)); err != nil {
 		return err
 	}
