@@ -121,6 +121,7 @@ created beside it.`,
 		a.keysCmd(),
 		a.gcCmd(),
 		a.auditCmd(),
+		a.benchCmd(),
 	)
 	return root
 }

@@ -149,16 +149,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{
-		Handler:           h,
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(h, tlsCfg, log)
 
 	// Background work stops after the last request has been answered.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -202,6 +193,21 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the HTTP server of serve, with its limits; the bench's
+// floor server uses it too, so that both measure the same stack.
+func newHTTPServer(h http.Handler, tlsCfg *tls.Config, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // keyManager builds the signing-key manager with the configured policy.

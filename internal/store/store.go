@@ -26,6 +26,12 @@ type Store interface {
 	// every replica, until Tx returns. Backends retry fn on serialization
 	// failures and busy errors, so fn must not have effects outside tx.
 	Tx(ctx context.Context, fn func(tx Tx) error) error
+	// CreateFamilies inserts many families at once, all or none, far
+	// faster than one CreateFamily each (multi-row INSERTs in one
+	// transaction, or COPY); it is for provisioning and imports, such as
+	// `rotor bench`, not for the request path. ErrConflict if any id
+	// exists already or appears twice.
+	CreateFamilies(ctx context.Context, families []*Family) error
 	// Migrate applies the embedded schema migrations that are missing.
 	Migrate(ctx context.Context) error
 	// Ping checks that the database is reachable.

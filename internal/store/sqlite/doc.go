@@ -6,6 +6,9 @@
 // writer connection and begins IMMEDIATE, taking the database write lock
 // up front: that lock is what makes [DB.LockFamily] a real lock here.
 // Reads outside transactions use a separate pool and never wait for it.
+// Transactions that wait for the writer at the same moment share one
+// commit and one fsync (group commit), each inside its own savepoint, so
+// that the one writer is not a queue of fsyncs; see group.go.
 //
 // It imports internal/store only.
 package sqlite

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"sort"
@@ -31,6 +30,8 @@ type DB struct {
 	queries
 	writer *sql.DB // one connection; transactions BEGIN IMMEDIATE
 	reader *sql.DB // several read-only connections
+	group  *group  // the committer that owns the writer's transactions
+	reads  *readPool
 }
 
 // Open opens, creating it if needed, the database file at path. It does
@@ -67,50 +68,20 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{writer: w, reader: r}
-	db.queries = queries{r: r, w: w}
+	db := &DB{writer: w, reader: r, reads: newReadPool(r)}
+	db.queries = queries{r: db.reads, w: w}
+	db.startGroup()
 	return db, nil
 }
 
 // Ping checks that the database file answers.
 func (db *DB) Ping(ctx context.Context) error { return db.reader.PingContext(ctx) }
 
-// Close closes both pools.
-func (db *DB) Close() error { return errors.Join(db.reader.Close(), db.writer.Close()) }
-
-// Tx runs fn in an IMMEDIATE transaction on the writer connection and
-// commits if fn returns nil. A busy database (another process holding the
-// write lock past the busy timeout) is retried a few times.
-func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
-	const attempts = 5
-	for attempt := 1; ; attempt++ {
-		err := db.tx(ctx, fn)
-		if err == nil || !busy(err) || attempt == attempts {
-			return err
-		}
-		t := time.NewTimer(time.Duration(rand.N(10*attempt)+1) * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-func (db *DB) tx(ctx context.Context, fn func(tx store.Tx) error) error {
-	t, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer func() { _ = t.Rollback() }()
-	if err := fn(&queries{r: t, w: t}); err != nil {
-		return err
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+// Close commits the transactions already waiting, then closes both pools.
+func (db *DB) Close() error {
+	db.stopGroup()
+	db.reads.close()
+	return errors.Join(db.reader.Close(), db.writer.Close())
 }
 
 // Migrate applies the embedded migrations that are missing, each in its

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Clients", testClients},
 		{"Users", testUsers},
 		{"FamilyRoundTripAndUpdateInPlace", testFamilyRoundTrip},
+		{"CreateFamilies", testCreateFamilies},
 		{"RevokeFamily", testRevokeFamily},
 		{"RevokeFamilies", testRevokeFamilies},
 		{"ListFamilies", testListFamilies},

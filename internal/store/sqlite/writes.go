@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// The writes a caller makes outside a transaction go through the
+// committer too, each as a transaction of its own, so that they share
+// commits (and fsyncs) with everything else instead of waiting for the
+// writer connection one by one: the audit event of every
+// client_credentials token, for one, is written this way.
+
+// CreateClient inserts a client; [store.ErrConflict] if the id exists.
+func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateClient(ctx, c) })
+}
+
+// UpdateClient overwrites a client's mutable fields.
+func (db *DB) UpdateClient(ctx context.Context, c *store.Client) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateClient(ctx, c) })
+}
+
+// DeleteClient deletes a client; [store.ErrNotFound] if there is none.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.DeleteClient(ctx, id) })
+}
+
+// CreateUser inserts a user; [store.ErrConflict] if the id or username
+// exists.
+func (db *DB) CreateUser(ctx context.Context, u *store.User) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateUser(ctx, u) })
+}
+
+// UpdateUser overwrites a user's mutable fields.
+func (db *DB) UpdateUser(ctx context.Context, u *store.User) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateUser(ctx, u) })
+}
+
+// CreateFamily inserts a family; [store.ErrConflict] if the id exists.
+func (db *DB) CreateFamily(ctx context.Context, f *store.Family) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateFamily(ctx, f) })
+}
+
+// UpdateFamily overwrites a family's mutable fields in place.
+func (db *DB) UpdateFamily(ctx context.Context, f *store.Family) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateFamily(ctx, f) })
+}
+
+// RevokeFamilies revokes every live family of a client, a subject or
+// both, and returns their ids.
+func (db *DB) RevokeFamilies(ctx context.Context, filter store.FamilyFilter, reason string, at time.Time) ([]string, error) {
+	var ids []string
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		ids, err = tx.RevokeFamilies(ctx, filter, reason, at)
+		return err
+	})
+	return ids, err
+}
+
+// RevokeFamily revokes one family if it is live and reports whether it
+// did.
+func (db *DB) RevokeFamily(ctx context.Context, id, reason string, at time.Time) (bool, error) {
+	var ok bool
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		ok, err = tx.RevokeFamily(ctx, id, reason, at)
+		return err
+	})
+	return ok, err
+}
+
+// DeleteExpiredFamilies deletes at most limit families past their
+// absolute expiry.
+func (db *DB) DeleteExpiredFamilies(ctx context.Context, now time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteExpiredFamilies(ctx, now, limit) })
+}
+
+// ClearExpiredGrace wipes sealed successors whose grace period is over.
+func (db *DB) ClearExpiredGrace(ctx context.Context, now time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.ClearExpiredGrace(ctx, now, limit) })
+}
+
+// Deny adds or extends a deny-list entry, never shortening it.
+func (db *DB) Deny(ctx context.Context, d store.Denial) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.Deny(ctx, d) })
+}
+
+// DeleteExpiredDenials deletes at most limit expired entries.
+func (db *DB) DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteExpiredDenials(ctx, now, limit) })
+}
+
+// AppendEvents inserts events and sets their IDs.
+func (db *DB) AppendEvents(ctx context.Context, events ...*store.Event) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.AppendEvents(ctx, events...) })
+}
+
+// DeleteEventsBefore deletes at most limit events older than before.
+func (db *DB) DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteEventsBefore(ctx, before, limit) })
+}
+
+// CreateSigningKey inserts a key; [store.ErrConflict] if the id exists.
+func (db *DB) CreateSigningKey(ctx context.Context, k *store.SigningKey) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateSigningKey(ctx, k) })
+}
+
+// DeleteSigningKey deletes a key; [store.ErrNotFound] if there is none.
+func (db *DB) DeleteSigningKey(ctx context.Context, id string) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.DeleteSigningKey(ctx, id) })
+}
+
+// count runs a counting write as a transaction of its own.
+func count(ctx context.Context, db *DB, fn func(store.Tx) (int, error)) (int, error) {
+	var n int
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = fn(tx)
+		return err
+	})
+	return n, err
+}
