@@ -89,6 +89,17 @@ func (db *DB) Deny(ctx context.Context, d store.Denial) error {
 	return db.Tx(ctx, func(tx store.Tx) error { return tx.Deny(ctx, d) })
 }
 
+// DenyOnce adds d unless a live entry with its key exists.
+func (db *DB) DenyOnce(ctx context.Context, d store.Denial, now time.Time) (bool, error) {
+	var added bool
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		added, err = tx.DenyOnce(ctx, d, now)
+		return err
+	})
+	return added, err
+}
+
 // DeleteExpiredDenials deletes at most limit expired entries.
 func (db *DB) DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error) {
 	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteExpiredDenials(ctx, now, limit) })
