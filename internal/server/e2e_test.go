@@ -56,9 +56,13 @@ func (s *tokenSet) findIn(blob []byte) string {
 		if bytes.Contains(blob, []byte(tok)) {
 			return tok[:12] + "…"
 		}
-		// The part after the prefix, in case something strips it.
-		if i := strings.IndexByte(tok, '_'); i > 0 && bytes.Contains(blob, []byte(tok[i+1:])) {
-			return tok[:12] + "…"
+		// The part after a token-type prefix, in case something strips it.
+		// (Only such a prefix: a JWT may hold '_' anywhere, and a few
+		// characters after one would match logs by chance.)
+		for _, p := range []string{"rt_", "rcs_"} {
+			if rest, ok := strings.CutPrefix(tok, p); ok && bytes.Contains(blob, []byte(rest)) {
+				return tok[:12] + "…"
+			}
 		}
 	}
 	for _, r := range s.raw {
