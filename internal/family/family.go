@@ -127,6 +127,7 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Grant, error) {
 	}
 	var refusal *Error
 	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		refusal = nil // Tx may run fn more than once
 		// The user's row lock serialises the sessions decided for one
 		// user: two grants at the cap cannot both fit, and a grant racing
 		// "user disable" or a password change cannot outlive it.

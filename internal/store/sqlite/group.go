@@ -57,6 +57,29 @@ type txRequest struct {
 	ctx  context.Context
 	fn   func(store.Tx) error
 	done chan txResult // buffered, one result
+	// state is queued, then running once the committer claims it, or
+	// abandoned if its caller gave up first: an abandoned request never
+	// runs, a running one is waited for.
+	state atomic.Int32
+}
+
+const (
+	reqQueued int32 = iota
+	reqRunning
+	reqAbandoned
+)
+
+// claim reports whether the committer may run r (again, on a retry of its
+// batch): not if its caller gave up before it started.
+func (r *txRequest) claim() bool {
+	if r.state.Load() == reqRunning {
+		return true
+	}
+	if r.ctx.Err() != nil {
+		r.state.CompareAndSwap(reqQueued, reqAbandoned)
+		return r.state.Load() == reqRunning
+	}
+	return r.state.CompareAndSwap(reqQueued, reqRunning) || r.state.Load() == reqRunning
 }
 
 // txResult is the outcome of one transaction function. A function that
@@ -103,8 +126,11 @@ func (db *DB) stopGroup() {
 // that are waiting at the same time (group commit, see above), and returns
 // once that commit is durable. fn runs on the committer's goroutine with a
 // transaction whose statements ctx does not interrupt (a cancelled caller
-// must not abort the others' transaction); a ctx already done when fn's
-// turn comes skips it. A busy database is retried a few times, running fn
+// must not abort the others' transaction); a caller whose ctx is done
+// before fn's turn returns at once with ctx's error, and fn never runs. A
+// transaction function must use only its tx: a call to this DB from inside
+// it (a non-transactional write, a nested Tx) would wait for the committer
+// that is running it, for ever. A busy database is retried a few times, running fn
 // again. A panic in fn is raised again in the caller.
 func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -117,9 +143,23 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 		g.mu.RUnlock()
 		return errClosed
 	}
-	g.queue <- req
+	select {
+	case g.queue <- req:
+	case <-ctx.Done():
+		g.mu.RUnlock()
+		return ctx.Err()
+	}
 	g.mu.RUnlock()
-	res := <-req.done
+	var res txResult
+	select {
+	case res = <-req.done:
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return ctx.Err() // it will never run
+		}
+		// Its function is running: its outcome is decided by the commit.
+		res = <-req.done
+	}
 	if res.panicked {
 		panic(res.value)
 	}
@@ -218,8 +258,8 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 		// Alone in its batch (as every transaction is when nothing else
 		// waits): the transaction itself is its savepoint.
 		r := batch[0]
-		if err := r.ctx.Err(); err != nil {
-			results[0] = txResult{err: err}
+		if !r.claim() {
+			results[0] = txResult{err: context.Cause(r.ctx)}
 			return results, nil
 		}
 		results[0] = call(r.fn, q)
@@ -236,8 +276,8 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 		return results, nil
 	}
 	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			results[i] = txResult{err: err}
+		if !r.claim() {
+			results[i] = txResult{err: context.Cause(r.ctx)}
 			continue
 		}
 		if _, err := t.Exec(`SAVEPOINT ` + savepoint); err != nil {

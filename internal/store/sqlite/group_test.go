@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,5 +288,35 @@ func TestLoneTransactionRollsBack(t *testing.T) {
 		if _, err := db.GetFamily(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("family %s of a rolled-back transaction: %v", id, err)
 		}
+	}
+}
+
+// TestGroupCommitCallerGivesUpWhileQueued: a caller whose deadline passes
+// while the committer is busy returns at once with the context's error,
+// rather than when the committer gets to it, and its function never runs.
+func TestGroupCommitCallerGivesUpWhileQueued(t *testing.T) {
+	db, _ := openTest(t)
+	queued, release := holdCommitter(t, db)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var ran atomic.Bool
+	done := make(chan error, 1)
+	go func() { done <- db.Tx(ctx, func(store.Tx) error { ran.Store(true); return nil }) }()
+	queued(1)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller past its deadline is still waiting for the committer")
+	}
+	release()
+	// The committer skips it: a later transaction runs, the abandoned one never.
+	if err := db.Tx(context.Background(), func(store.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if ran.Load() {
+		t.Fatal("an abandoned transaction ran")
 	}
 }
