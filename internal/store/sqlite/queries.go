@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -265,7 +264,8 @@ func (q *queries) ListFamilies(ctx context.Context, filter store.FamilyFilter) (
 	}
 	query := `SELECT ` + familyCols + ` FROM families` + w.sql() + ` ORDER BY last_used_at, id`
 	if filter.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", filter.Limit)
+		query += " LIMIT ?"
+		w.args = append(w.args, filter.Limit)
 	}
 	return list(ctx, q.r, scanFamily, query, w.args...)
 }
@@ -404,18 +404,22 @@ func (q *queries) ListEvents(ctx context.Context, filter store.EventFilter) ([]s
 	if filter.AfterID > 0 {
 		w.add("id > ?", filter.AfterID)
 	}
-	for col, v := range map[string]string{"type": filter.Type, "client_id": filter.ClientID,
-		"subject": filter.Subject, "family_id": filter.FamilyID} {
-		if v != "" {
-			w.add(col+" = ?", v)
+	// A fixed column order and a bound LIMIT keep one prepared statement
+	// per query shape.
+	for _, c := range []struct{ col, v string }{{"type", filter.Type}, {"client_id", filter.ClientID},
+		{"subject", filter.Subject}, {"family_id", filter.FamilyID}} {
+		if c.v != "" {
+			w.add(c.col+" = ?", c.v)
 		}
 	}
 	query := `SELECT ` + eventCols + ` FROM events` + w.sql()
 	switch {
 	case filter.Limit > 0 && filter.Newest:
-		query = fmt.Sprintf(`SELECT * FROM (%s ORDER BY id DESC LIMIT %d) ORDER BY id`, query, filter.Limit)
+		query = `SELECT * FROM (` + query + ` ORDER BY id DESC LIMIT ?) ORDER BY id`
+		w.args = append(w.args, filter.Limit)
 	case filter.Limit > 0:
-		query += fmt.Sprintf(" ORDER BY id LIMIT %d", filter.Limit)
+		query += " ORDER BY id LIMIT ?"
+		w.args = append(w.args, filter.Limit)
 	default:
 		query += " ORDER BY id"
 	}
