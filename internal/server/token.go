@@ -158,7 +158,10 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	if err != nil {
 		return nil, err
 	}
-	creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
+	if creds.Method == oauth.AuthPrivateKeyJWT {
+		// Built only for assertions: every other token request skips it.
+		creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
+	}
 	c, err := s.auth.authenticate(r.Context(), creds)
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
