@@ -2,9 +2,6 @@ package family_test
 
 import (
 	"testing"
-
-	"github.com/rotor-auth/rotor/internal/store"
-	"github.com/rotor-auth/rotor/internal/store/testdb"
 )
 
 // BenchmarkRefreshParallel measures rotations from 32 goroutines at once,
@@ -12,10 +9,7 @@ import (
 // store's transactions (one writer on SQLite, row locks on PostgreSQL)
 // behave under concurrent load, with durable commits.
 func BenchmarkRefreshParallel(b *testing.B) {
-	for _, backend := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"sqlite", testdb.SQLite}, {"postgres", testdb.Postgres}} {
+	for _, backend := range benchBackends {
 		b.Run(backend.name, func(b *testing.B) {
 			fx := newFixture(b, backend.open(b), 0)
 			b.ReportAllocs()
