@@ -15,14 +15,15 @@ import (
 func TestAuditTail(t *testing.T) {
 	h := newHarness(t)
 	h.ok("client", "create", "--id", "web", "--public", "--grant-types", "password,refresh_token", "--scopes", "read")
-	h.ok("user", "create", "--username", "alice", "--password", "pw")
-	h.ok("user", "create", "--username", "bob", "--password", "pw")
+	h.ok("user", "create", "--username", "alice", "--password", "pw-long-enough")
+	h.ok("user", "create", "--username", "bob", "--password", "pw-long-enough")
 	ids := seedFamilies(t, h, 1, "alice/web", "bob/web") // family_created + access_token_issued each
 	h.ok("revoke", "--family", ids[0])                   // family_revoked
 
 	lines := strings.Split(strings.TrimSpace(h.ok("audit", "tail", "--json")), "\n")
-	if len(lines) != 5 {
-		t.Fatalf("%d events, want 5:\n%s", len(lines), strings.Join(lines, "\n"))
+	// client_created and two user_created, then the five above.
+	if len(lines) != 8 {
+		t.Fatalf("%d events, want 8:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	var prev int64
 	for _, l := range lines {
@@ -35,7 +36,7 @@ func TestAuditTail(t *testing.T) {
 		}
 		prev = ev.ID
 	}
-	last := decode[eventView](t, lines[4])
+	last := decode[eventView](t, lines[7])
 	if last.Type != "family_revoked" || last.Reason != "admin" || last.FamilyID != ids[0] || last.UserAgent != "rotor-cli" {
 		t.Fatalf("last event %+v", last)
 	}

@@ -3,24 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/oauth"
-	"github.com/rotor-auth/rotor/internal/secret"
-	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 )
-
-// clientGrantTypes are the grant types a client may be given today.
-var clientGrantTypes = []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword}
 
 func (a *app) clientCmd() *cobra.Command {
 	c := &cobra.Command{
@@ -138,21 +131,10 @@ default to the server's settings; set them here to override for this client.`,
 			if err != nil {
 				return err
 			}
-			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP}
-			if err := checkClientID(id); err != nil {
-				return err
-			}
-			if c.GrantTypes, err = parseGrantTypes(grants, public); err != nil {
-				return err
-			}
-			if c.Scopes, err = parseScopes(scopes); err != nil {
-				return err
-			}
-			if c.Audiences, err = parseAudiences(audiences); err != nil {
-				return err
-			}
-			if c.RedirectURIs, err = parseRedirectURIs(redirects); err != nil {
-				return err
+			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP, GrantTypes: grants,
+				Audiences: audiences, RedirectURIs: redirects}
+			if c.Scopes, err = oauth.ParseScope(scopes); err != nil {
+				return usagef("--scopes %q: scopes are words of visible ASCII characters, without quotes or backslashes", scopes)
 			}
 			if err := parseClientDurations(cmd, c, grace, accessTTL, idleTTL, absoluteTTL); err != nil {
 				return err
@@ -166,15 +148,19 @@ default to the server's settings; set them here to override for this client.`,
 				if err != nil {
 					return fmt.Errorf("read --jwks: %w", err)
 				}
-				if _, err := server.ParseClientJWKS(b); err != nil {
-					return usagef("--jwks %s: %v", jwksFile, err)
-				}
 				c.AuthMethod, c.JWKS = oauth.AuthPrivateKeyJWT, b
 			case "jwks-uri":
-				if err := server.CheckJWKSURI(jwksURI); err != nil {
-					return usagef("--jwks-uri: %v", err)
-				}
 				c.AuthMethod, c.JWKSURI = oauth.AuthPrivateKeyJWT, jwksURI
+			}
+			// The rules are checked before the database is opened, so a
+			// mistyped command changes nothing anywhere.
+			rules := clients.New(nil, nil, nil, clientRules(), a.now)
+			probe := *c
+			if how == "secret" || how == "generate-secret" {
+				probe.SecretPHC = "set"
+			}
+			if err := rules.Validate(&probe); err != nil {
+				return clientUsage(err)
 			}
 
 			e, err := a.open(cmd)
@@ -182,26 +168,18 @@ default to the server's settings; set them here to override for this client.`,
 				return err
 			}
 			defer e.close()
-			var minted string
-			switch how {
-			case "generate-secret":
-				sk, err := a.secrets(e)
-				if err != nil {
-					return err
-				}
-				minted = secret.NewClientSecret()
-				c.SecretHash = sk.Hash(minted)
-			case "secret":
-				c.SecretPHC = secret.HashPassword(sec)
+			cs, err := a.clients(e)
+			if err != nil {
+				return err
 			}
-			c.CreatedAt = a.now().UTC()
-			c.UpdatedAt = c.CreatedAt
-			if err := e.st.CreateClient(cmd.Context(), c); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return fmt.Errorf("a client with id %q already exists", id)
-				}
-				return fmt.Errorf("create client %q: %w", id, err)
+			minted, err := cs.Create(cmd.Context(), c, clients.Secret{Generate: how == "generate-secret", Chosen: sec}, cliMeta)
+			switch {
+			case errors.Is(err, clients.ErrExists):
+				return fmt.Errorf("a client with id %q already exists", id)
+			case err != nil:
+				return clientUsage(err)
 			}
+			a.wrote(e)
 
 			if asJSON {
 				v := viewClient(c)
@@ -240,85 +218,10 @@ default to the server's settings; set them here to override for this client.`,
 	return cmd
 }
 
-func checkClientID(id string) error {
-	if id == "" || len(id) > 128 {
-		return usagef("--id must be 1 to 128 characters")
-	}
-	for _, r := range id {
-		if r <= ' ' || r > '~' {
-			return usagef("--id %q may hold only visible ASCII characters, without spaces", id)
-		}
-	}
-	return nil
-}
-
-func parseGrantTypes(list []string, public bool) ([]string, error) {
-	var out []string
-	for _, g := range list {
-		g = strings.TrimSpace(g)
-		if g == "" {
-			continue
-		}
-		if !slices.Contains(clientGrantTypes, g) {
-			return nil, usagef("unknown grant type %q: Rotor supports %s", g, strings.Join(clientGrantTypes, ", "))
-		}
-		if public && g == oauth.GrantClientCredentials {
-			return nil, usagef("a public client cannot use client_credentials: it has no secret to prove who it is")
-		}
-		if !slices.Contains(out, g) {
-			out = append(out, g)
-		}
-	}
-	if len(out) == 0 {
-		return nil, usagef("--grant-types names no grant type")
-	}
-	return out, nil
-}
-
-func parseScopes(s string) ([]string, error) {
-	scopes, err := oauth.ParseScope(s)
-	if err != nil {
-		return nil, usagef("--scopes %q: scopes are words of visible ASCII characters, without quotes or backslashes", s)
-	}
-	for _, sc := range scopes {
-		if strings.Contains(sc, ",") {
-			return nil, usagef("--scopes %q: scopes are separated by spaces, not commas (for example --scopes \"read write\")", s)
-		}
-	}
-	return scopes, nil
-}
-
-func parseAudiences(list []string) ([]string, error) {
-	var out []string
-	for _, v := range list {
-		v = strings.TrimSpace(v)
-		if v == "" {
-			return nil, usagef("--audiences has an empty entry")
-		}
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
-}
-
-func parseRedirectURIs(list []string) ([]string, error) {
-	var out []string
-	for _, v := range list {
-		u, err := url.Parse(strings.TrimSpace(v))
-		if err != nil || !u.IsAbs() || u.Fragment != "" {
-			return nil, usagef("--redirect-uris: %q must be an absolute URI without a fragment", v)
-		}
-		if !slices.Contains(out, u.String()) {
-			out = append(out, u.String())
-		}
-	}
-	return out, nil
-}
-
-// parseClientDurations sets a client's own lifetimes from the flags given.
+// parseClientDurations sets a client's own lifetimes from the flags
+// given; the clients package checks them.
 func parseClientDurations(cmd *cobra.Command, c *store.Client, grace, access, idle, absolute string) error {
-	parse := func(flag, v string, allowZero bool) (*time.Duration, error) {
+	parse := func(flag, v string) (*time.Duration, error) {
 		if !cmd.Flags().Changed(flag) {
 			return nil, nil
 		}
@@ -326,35 +229,30 @@ func parseClientDurations(cmd *cobra.Command, c *store.Client, grace, access, id
 		if err != nil {
 			return nil, usagef("--%s %q is not a duration: write a number with a unit, like 15s, 10m or 720h", flag, v)
 		}
-		if d < 0 || (d == 0 && !allowZero) {
-			return nil, usagef("--%s must be longer than zero", flag)
-		}
 		return &d, nil
 	}
 	var err error
-	if c.ReuseGrace, err = parse("reuse-grace", grace, true); err != nil {
+	if c.ReuseGrace, err = parse("reuse-grace", grace); err != nil {
 		return err
 	}
-	if c.AccessTokenTTL, err = parse("access-token-ttl", access, false); err != nil {
+	if c.AccessTokenTTL, err = parse("access-token-ttl", access); err != nil {
 		return err
 	}
-	if c.RefreshIdleTTL, err = parse("refresh-idle-ttl", idle, false); err != nil {
+	if c.RefreshIdleTTL, err = parse("refresh-idle-ttl", idle); err != nil {
 		return err
 	}
-	if c.RefreshAbsoluteTTL, err = parse("refresh-absolute-ttl", absolute, false); err != nil {
-		return err
+	c.RefreshAbsoluteTTL, err = parse("refresh-absolute-ttl", absolute)
+	return err
+}
+
+// clientUsage turns the clients package's refusal into a usage error in
+// its own words.
+func clientUsage(err error) error {
+	var ve *clients.ValidationError
+	if errors.As(err, &ve) {
+		return usageError{strings.Join(ve.Problems, "\n")}
 	}
-	if c.ReuseGrace != nil && *c.ReuseGrace > 5*time.Minute {
-		return usagef("--reuse-grace of %s is longer than 5m: during the grace period a copied refresh token goes unnoticed", config.FormatDuration(*c.ReuseGrace))
-	}
-	if c.AccessTokenTTL != nil && *c.AccessTokenTTL > config.MaxAccessTokenTTL {
-		return usagef("--access-token-ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", config.FormatDuration(*c.AccessTokenTTL))
-	}
-	if c.RefreshIdleTTL != nil && c.RefreshAbsoluteTTL != nil && *c.RefreshIdleTTL > *c.RefreshAbsoluteTTL {
-		return usagef("--refresh-idle-ttl (%s) is longer than --refresh-absolute-ttl (%s)",
-			config.FormatDuration(*c.RefreshIdleTTL), config.FormatDuration(*c.RefreshAbsoluteTTL))
-	}
-	return nil
+	return err
 }
 
 func (a *app) clientListCmd() *cobra.Command {
@@ -487,20 +385,18 @@ client for a while, use "rotor client disable".`,
 				return err
 			}
 			defer e.close()
-			if _, err := getClient(cmd, e.st, id); err != nil {
-				return err
-			}
-			fams, err := a.families(e)
+			cs, err := a.clients(e)
 			if err != nil {
 				return err
 			}
-			ids, err := fams.RevokeWhere(cmd.Context(), store.FamilyFilter{ClientID: id}, audit.ReasonAdmin, cliMeta)
+			ids, err := cs.Delete(cmd.Context(), id, cliMeta)
+			if errors.Is(err, clients.ErrNotFound) {
+				return fmt.Errorf("no client with id %q", id)
+			}
 			if err != nil {
-				return fmt.Errorf("revoke the families of client %q: %w", id, err)
+				return err
 			}
-			if err := e.st.DeleteClient(cmd.Context(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("revoked %s, but could not delete client %q: %w", plural(len(ids), "family", "families"), id, err)
-			}
+			a.wrote(e)
 			fmt.Fprintf(a.stdout, "Revoked %s of client %q and deleted the client.\n", plural(len(ids), "family", "families"), id)
 			return nil
 		},
@@ -514,7 +410,7 @@ func (a *app) clientSetDisabledCmd(disable bool) *cobra.Command {
 	var id string
 	verb, short := "enable", "Let a disabled client authenticate again"
 	if disable {
-		verb, short = "disable", "Stop a client from authenticating, keeping its families"
+		verb, short = "disable", "Stop a client from authenticating and revoke its families"
 	}
 	cmd := &cobra.Command{
 		Use:     verb + " --id ID",
@@ -530,17 +426,20 @@ func (a *app) clientSetDisabledCmd(disable bool) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			c, err := getClient(cmd, e.st, id)
+			cs, err := a.clients(e)
 			if err != nil {
 				return err
 			}
-			c.Disabled = disable
-			c.UpdatedAt = a.now().UTC()
-			if err := e.st.UpdateClient(cmd.Context(), c); err != nil {
-				return fmt.Errorf("update client %q: %w", id, err)
+			ids, err := cs.SetDisabled(cmd.Context(), id, disable, cliMeta)
+			if errors.Is(err, clients.ErrNotFound) {
+				return fmt.Errorf("no client with id %q", id)
 			}
+			if err != nil {
+				return err
+			}
+			a.wrote(e)
 			if disable {
-				fmt.Fprintf(a.stdout, "Disabled client %q: it can no longer get or refresh tokens. Its families are kept; \"rotor revoke --client %s\" ends them.\n", id, id)
+				fmt.Fprintf(a.stdout, "Disabled client %q: it can no longer get or refresh tokens, and its %s are revoked.\n", id, plural(len(ids), "family", "families"))
 			} else {
 				fmt.Fprintf(a.stdout, "Enabled client %q.\n", id)
 			}

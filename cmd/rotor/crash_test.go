@@ -161,7 +161,7 @@ func crashLoop(t *testing.T, bin, db string, env []string) {
 	const callers = 4
 	runBin(t, bin, env, "client", "create", "--db", db, "--id", "app", "--public",
 		"--grant-types", "password,refresh_token", "--scopes", "read")
-	runBin(t, bin, append(env, "ROTOR_LOG_LEVEL=warn"), "user", "create", "--db", db, "--username", "alice", "--password", "pw-alice")
+	runBin(t, bin, append(env, "ROTOR_LOG_LEVEL=warn"), "user", "create", "--db", db, "--username", "alice", "--password", "pw-alice-1")
 	srv := startServer(t, bin, db, env)
 	client := &http.Client{Timeout: 5 * time.Second}
 
@@ -170,7 +170,7 @@ func crashLoop(t *testing.T, bin, db string, env []string) {
 	var wg sync.WaitGroup
 	for i := range callers {
 		code, rt, body, err := tokenCall(client, srv.base, url.Values{"grant_type": {"password"}, "client_id": {"app"},
-			"username": {"alice"}, "password": {"pw-alice"}})
+			"username": {"alice"}, "password": {"pw-alice-1"}})
 		if err != nil || code != 200 {
 			t.Fatalf("password grant: %d %s %v", code, body, err)
 		}

@@ -55,7 +55,11 @@ audit event with the reason "admin".`,
 					ids = []string{familyID}
 				}
 			case "user":
-				u, err := getUser(cmd, e.st, username)
+				us, err := a.users(e)
+				if err != nil {
+					return err
+				}
+				u, err := getUser(cmd, us, username)
 				if err != nil {
 					return err
 				}
@@ -72,6 +76,7 @@ audit event with the reason "admin".`,
 			if ids == nil {
 				ids = []string{}
 			}
+			a.wrote(e)
 			if asJSON {
 				return a.printJSON(struct {
 					Revoked  int      `json:"revoked"`

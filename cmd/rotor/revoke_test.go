@@ -44,8 +44,8 @@ func TestRevoke(t *testing.T) {
 	h := newHarness(t)
 	h.ok("client", "create", "--id", "web", "--public", "--grant-types", "password,refresh_token", "--scopes", "read")
 	h.ok("client", "create", "--id", "tv", "--public", "--grant-types", "password,refresh_token", "--scopes", "read")
-	h.ok("user", "create", "--username", "alice", "--password", "pw")
-	h.ok("user", "create", "--username", "bob", "--password", "pw")
+	h.ok("user", "create", "--username", "alice", "--password", "pw-long-enough")
+	h.ok("user", "create", "--username", "bob", "--password", "pw-long-enough")
 	ids := seedFamilies(t, h, 2, "alice/web", "alice/tv", "bob/web", "bob/tv")
 
 	if out := h.ok("revoke", "--family", ids[0]); out != "Revoked 1 family.\n" {

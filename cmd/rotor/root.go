@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,11 +17,15 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/backend"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
 // app holds what every command shares: its input and outputs, the
@@ -181,6 +188,11 @@ type deps struct {
 	cfg *config.Config
 	log *slog.Logger
 	st  store.Store
+	// where names the database for people: the absolute path of an
+	// SQLite file, or the redacted PostgreSQL DSN.
+	where string
+	// created is true when this command created a new SQLite file.
+	created bool
 }
 
 func (e *deps) close() { _ = e.st.Close() }
@@ -196,6 +208,14 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 	}
 	log := cfg.NewLogger(a.stderr)
 	ctx := cmd.Context()
+	where, created := backend.Redact(cfg.DB), false
+	if _, path, err := backend.Parse(cfg.DB); err == nil && backend.IsEmbedded(cfg.DB) {
+		if abs, err := filepath.Abs(path); err == nil {
+			where = "sqlite:" + abs
+		}
+		_, statErr := os.Stat(path)
+		created = errors.Is(statErr, fs.ErrNotExist)
+	}
 	st, err := backend.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
@@ -206,7 +226,19 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 			return nil, fmt.Errorf("migrate %s: %w", cfg.DB, err)
 		}
 	}
-	return &deps{cfg: cfg, log: log, st: st}, nil
+	return &deps{cfg: cfg, log: log, st: st, where: where, created: created}, nil
+}
+
+// wrote tells, on standard error, which database a write command changed,
+// so that a command run from the wrong folder does not go unnoticed
+// (the embedded database is a file in the current folder unless --db
+// says otherwise).
+func (a *app) wrote(e *deps) {
+	if e.created {
+		fmt.Fprintf(a.stderr, "rotor: created a new database %s; run commands in the folder of your server's database, or pass --db\n", e.where)
+		return
+	}
+	fmt.Fprintf(a.stderr, "rotor: database %s\n", e.where)
 }
 
 // secrets returns the keys derived from the master key.
@@ -227,8 +259,39 @@ func (a *app) families(e *deps) (*family.Service, error) {
 	return family.New(e.st, sk, e.cfg.Family(), a.now, e.log), nil
 }
 
+// clients returns the client service, whose rules the client commands
+// apply; flag names stand for the settings in its messages.
+func (a *app) clients(e *deps) (*clients.Service, error) {
+	sk, err := a.secrets(e)
+	if err != nil {
+		return nil, err
+	}
+	fams := family.New(e.st, sk, e.cfg.Family(), a.now, e.log)
+	return clients.New(e.st, sk, fams, clientRules(), a.now), nil
+}
+
+// clientRules are the client rules that depend on the server: its grant
+// types and key-set checks, with flags for names.
+func clientRules() clients.Options {
+	return clients.Options{
+		GrantTypes:   server.GrantTypes(),
+		CheckJWKS:    func(b []byte) error { _, err := server.ParseClientJWKS(b); return err },
+		CheckJWKSURI: server.CheckJWKSURI,
+		Name:         func(key string) string { return "--" + strings.ReplaceAll(key, "_", "-") },
+	}
+}
+
+// users returns the user service.
+func (a *app) users(e *deps) (*users.Service, error) {
+	fams, err := a.families(e)
+	if err != nil {
+		return nil, err
+	}
+	return users.New(e.st, fams, secret.NewVerifier(0), a.now), nil
+}
+
 // cliMeta marks audit events recorded by an operator's command.
-var cliMeta = family.Meta{UserAgent: "rotor-cli"}
+var cliMeta = audit.Meta{UserAgent: "rotor-cli", Actor: audit.ActorCLI}
 
 // exactlyOne checks that exactly one of the named flags was given.
 func exactlyOne(cmd *cobra.Command, names ...string) (string, error) {

@@ -16,12 +16,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-auth/rotor/internal/config"
+	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/janitor"
 	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/backend"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
 // HTTP server limits. Token requests are small and quick; these bound
@@ -136,12 +138,17 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	if _, port, _ := net.SplitHostPort(cfg.Addr); cfg.IssuerDerived && port == "0" {
 		issuer = cfg.DeriveIssuer(ln.Addr().String())
 	}
+	fams := family.New(st, sk, cfg.Family(), a.now, log)
+	passwords := secret.NewVerifier(0)
 	h, err := server.New(server.Options{
 		Issuer:    issuer,
 		Store:     st,
 		Secrets:   sk,
 		Signer:    km,
-		Family:    cfg.Family(),
+		Families:  fams,
+		Users:     users.New(st, fams, passwords, a.now),
+		Passwords: passwords,
+		Now:       a.now,
 		Log:       log,
 		DPoPNonce: cfg.DPoPNonce,
 	})

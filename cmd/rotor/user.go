@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rotor-auth/rotor/internal/audit"
-	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
 func (a *app) userCmd() *cobra.Command {
@@ -45,10 +43,6 @@ func viewUser(u *store.User) userView {
 	return v
 }
 
-// maxPasswordLen bounds what is hashed; argon2id takes any length, but a
-// password of megabytes is a mistake.
-const maxPasswordLen = 1024
-
 // password returns the password from --password or, with
 // --password-stdin, the first line of standard input.
 func (a *app) password(cmd *cobra.Command, flagValue string) (string, error) {
@@ -58,39 +52,31 @@ func (a *app) password(cmd *cobra.Command, flagValue string) (string, error) {
 	}
 	pw := flagValue
 	if how == "password-stdin" {
-		line, err := bufio.NewReader(io.LimitReader(a.stdin, maxPasswordLen+2)).ReadString('\n')
+		line, err := bufio.NewReader(io.LimitReader(a.stdin, users.MaxPasswordLen+2)).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return "", fmt.Errorf("read the password from standard input: %w", err)
 		}
 		pw = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	}
-	if pw == "" {
-		return "", usagef("the password is empty")
-	}
-	if len(pw) > maxPasswordLen {
-		return "", usagef("the password is longer than %d bytes", maxPasswordLen)
+	if _, err := users.Password(pw); err != nil {
+		return "", userUsage(err)
 	}
 	return pw, nil
 }
 
-func checkUsername(u string) error {
-	if u == "" || len(u) > 256 {
-		return usagef("--username must be 1 to 256 characters")
+// userUsage turns the users package's refusal of a value into a usage
+// error in its words.
+func userUsage(err error) error {
+	var ve *users.ValidationError
+	if errors.As(err, &ve) {
+		return usageError{ve.Msg}
 	}
-	if strings.TrimSpace(u) != u {
-		return usagef("--username %q starts or ends with a space", u)
-	}
-	for _, r := range u {
-		if unicode.IsControl(r) {
-			return usagef("--username may not hold control characters")
-		}
-	}
-	return nil
+	return err
 }
 
-func getUser(cmd *cobra.Command, st store.Queries, username string) (*store.User, error) {
-	u, err := st.GetUserByUsername(cmd.Context(), username)
-	if errors.Is(err, store.ErrNotFound) {
+func getUser(cmd *cobra.Command, us *users.Service, username string) (*store.User, error) {
+	u, err := us.Lookup(cmd.Context(), username)
+	if errors.Is(err, users.ErrNotFound) {
 		return nil, fmt.Errorf("no user named %q", username)
 	}
 	if err != nil {
@@ -115,8 +101,8 @@ in the process list.`,
 			if err := required(cmd, "username"); err != nil {
 				return err
 			}
-			if err := checkUsername(username); err != nil {
-				return err
+			if _, err := users.Username(username); err != nil {
+				return userUsage(err)
 			}
 			pw, err := a.password(cmd, pw)
 			if err != nil {
@@ -127,15 +113,19 @@ in the process list.`,
 				return err
 			}
 			defer e.close()
-			now := a.now().UTC()
-			u := &store.User{ID: secret.NewID(), Username: username, PasswordPHC: secret.HashPassword(pw), CreatedAt: now, UpdatedAt: now}
-			if err := e.st.CreateUser(cmd.Context(), u); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return fmt.Errorf("a user named %q already exists", username)
-				}
-				return fmt.Errorf("create user %q: %w", username, err)
+			us, err := a.users(e)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(a.stdout, "Created user %q (id %s).\n", username, u.ID)
+			u, err := us.Create(cmd.Context(), username, pw, cliMeta)
+			switch {
+			case errors.Is(err, users.ErrExists):
+				return fmt.Errorf("a user named %q already exists", username)
+			case err != nil:
+				return userUsage(err)
+			}
+			a.wrote(e)
+			fmt.Fprintf(a.stdout, "Created user %q (id %s).\n", u.Username, u.ID)
 			return nil
 		},
 	}
@@ -169,22 +159,20 @@ device must sign in again with the new password.`,
 				return err
 			}
 			defer e.close()
-			u, err := getUser(cmd, e.st, username)
+			us, err := a.users(e)
 			if err != nil {
 				return err
 			}
-			fams, err := a.families(e)
+			u, err := getUser(cmd, us, username)
 			if err != nil {
 				return err
 			}
-			now := a.now().UTC()
-			phc := secret.HashPassword(pw)
-			_, ids, err := fams.ChangeUser(cmd.Context(), u.ID, func(u *store.User) {
-				u.PasswordPHC, u.TokensValidAfter, u.UpdatedAt = phc, now, now
-			}, audit.ReasonPasswordChanged, cliMeta)
+			u, ids, err := us.SetPassword(cmd.Context(), u.ID, pw, cliMeta)
 			if err != nil {
-				return fmt.Errorf("change the password of %q: %w", username, err)
+				return fmt.Errorf("change the password of %q: %w", username, userUsage(err))
 			}
+			now := u.TokensValidAfter
+			a.wrote(e)
 			fmt.Fprintf(a.stdout, "Changed the password of %q, set tokens_valid_after to %s and revoked %s: every session started before now must sign in again.\n",
 				username, timeText(now), plural(len(ids), "family", "families"))
 			return nil
@@ -218,16 +206,19 @@ func (a *app) userSetDisabledCmd(disable bool) *cobra.Command {
 				return err
 			}
 			defer e.close()
-			u, err := getUser(cmd, e.st, username)
+			us, err := a.users(e)
 			if err != nil {
 				return err
 			}
-			now := a.now().UTC()
+			u, err := getUser(cmd, us, username)
+			if err != nil {
+				return err
+			}
 			if !disable {
-				u.Disabled, u.UpdatedAt = false, now
-				if err := e.st.UpdateUser(cmd.Context(), u); err != nil {
-					return fmt.Errorf("update user %q: %w", username, err)
+				if _, err := us.Enable(cmd.Context(), u.ID, cliMeta); err != nil {
+					return fmt.Errorf("enable user %q: %w", username, err)
 				}
+				a.wrote(e)
 				fmt.Fprintf(a.stdout, "Enabled user %q.\n", username)
 				return nil
 			}
@@ -235,16 +226,11 @@ func (a *app) userSetDisabledCmd(disable bool) *cobra.Command {
 			// anyway; revoking them, in the same transaction, also
 			// deny-lists their access tokens and records why, and
 			// re-enabling the user does not bring them back.
-			fams, err := a.families(e)
-			if err != nil {
-				return err
-			}
-			_, ids, err := fams.ChangeUser(cmd.Context(), u.ID, func(u *store.User) {
-				u.Disabled, u.UpdatedAt = true, now
-			}, audit.ReasonUserDisabled, cliMeta)
+			_, ids, err := us.Disable(cmd.Context(), u.ID, cliMeta)
 			if err != nil {
 				return fmt.Errorf("disable user %q: %w", username, err)
 			}
+			a.wrote(e)
 			fmt.Fprintf(a.stdout, "Disabled user %q and revoked %s.\n", username, plural(len(ids), "family", "families"))
 			return nil
 		},
@@ -266,13 +252,13 @@ func (a *app) userListCmd() *cobra.Command {
 				return err
 			}
 			defer e.close()
-			users, err := e.st.ListUsers(cmd.Context())
+			list, err := e.st.ListUsers(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("list users: %w", err)
 			}
-			views := make([]userView, len(users))
-			for i := range users {
-				views[i] = viewUser(&users[i])
+			views := make([]userView, len(list))
+			for i := range list {
+				views[i] = viewUser(&list[i])
 			}
 			return printList(a, views, asJSON, "No users yet. Create one with: rotor user create --username NAME --password-stdin",
 				"USERNAME\tID\tSTATUS\tTOKENS VALID AFTER\tCREATED", func(v userView) string {

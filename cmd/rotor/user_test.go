@@ -30,7 +30,7 @@ func TestUserLifecycle(t *testing.T) {
 	if !u.TokensValidAfter.IsZero() {
 		t.Fatal("a new user has tokens_valid_after set")
 	}
-	if r := h.run("", "user", "create", "--username", "alice", "--password", "other"); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+	if r := h.run("", "user", "create", "--username", "alice", "--password", "other-pass"); r.code != 1 || !strings.Contains(r.stderr, "already exists") {
 		t.Fatalf("duplicate user: exit %d %s", r.code, r.stderr)
 	}
 	if r := h.run("\n", "user", "create", "--username", "bob", "--password-stdin"); r.code != 2 || !strings.Contains(r.stderr, "the password is empty") {
@@ -69,7 +69,7 @@ func TestUserLifecycle(t *testing.T) {
 	if secret.VerifyPassword(u.PasswordPHC, "new-pass") != nil {
 		t.Fatal("new password not stored")
 	}
-	if r := h.run("", "user", "passwd", "--username", "nobody", "--password", "x"); r.code != 1 || !strings.Contains(r.stderr, `no user named "nobody"`) {
+	if r := h.run("", "user", "passwd", "--username", "nobody", "--password", "x-long-enough"); r.code != 1 || !strings.Contains(r.stderr, `no user named "nobody"`) {
 		t.Fatalf("passwd unknown: exit %d %s", r.code, r.stderr)
 	}
 

@@ -65,7 +65,7 @@ type Config struct {
 
 // MaxAccessTokenTTL caps every access-token lifetime, server-wide or per
 // client; signing keys stay published this long after they stop signing.
-const MaxAccessTokenTTL = 24 * time.Hour
+const MaxAccessTokenTTL = family.MaxAccessTokenTTL
 
 // Default returns the built-in defaults.
 func Default() *Config {
@@ -434,27 +434,11 @@ func (c *Config) Validate() error {
 		add("db: %v", err)
 	}
 
-	positive := func(name string, d time.Duration) bool {
+	p = append(p, c.Family().Lifetimes().Problems(func(key string) string { return key })...)
+	positive := func(name string, d time.Duration) {
 		if d <= 0 {
 			add("%s must be longer than zero, got %s", name, FormatDuration(d))
-			return false
 		}
-		return true
-	}
-	okAccess := positive("access_token_ttl", c.AccessTokenTTL)
-	okIdle := positive("refresh_idle_ttl", c.RefreshIdleTTL)
-	okAbs := positive("refresh_absolute_ttl", c.RefreshAbsoluteTTL)
-	if okAccess && c.AccessTokenTTL > MaxAccessTokenTTL {
-		add("access_token_ttl of %s is longer than 24h: access tokens cannot be revoked everywhere, keep them short-lived", FormatDuration(c.AccessTokenTTL))
-	}
-	if okIdle && okAbs && c.RefreshIdleTTL > c.RefreshAbsoluteTTL {
-		add("refresh_idle_ttl (%s) is longer than refresh_absolute_ttl (%s): the idle lifetime must not exceed the absolute one",
-			FormatDuration(c.RefreshIdleTTL), FormatDuration(c.RefreshAbsoluteTTL))
-	}
-	if c.ReuseGrace < 0 {
-		add("reuse_grace must not be negative, got %s (0s disables the grace period)", FormatDuration(c.ReuseGrace))
-	} else if c.ReuseGrace > 5*time.Minute {
-		add("reuse_grace of %s is longer than 5m: during the grace period a copied refresh token goes unnoticed", FormatDuration(c.ReuseGrace))
 	}
 	if c.MaxFamilies < 1 {
 		add("max_families must be at least 1, got %d", c.MaxFamilies)
@@ -463,10 +447,10 @@ func (c *Config) Validate() error {
 	if !slices.Contains(Algorithms, c.KeyAlgorithm) {
 		add("key_algorithm %q is not one Rotor offers: use %s", c.KeyAlgorithm, strings.Join(Algorithms, ", "))
 	}
-	okRot := positive("key_rotation", c.KeyRotation)
+	positive("key_rotation", c.KeyRotation)
 	if c.KeyPrepublish < 0 {
 		add("key_prepublish must not be negative, got %s", FormatDuration(c.KeyPrepublish))
-	} else if okRot && c.KeyPrepublish >= c.KeyRotation {
+	} else if c.KeyRotation > 0 && c.KeyPrepublish >= c.KeyRotation {
 		add("key_prepublish (%s) must be shorter than key_rotation (%s)", FormatDuration(c.KeyPrepublish), FormatDuration(c.KeyRotation))
 	}
 	positive("audit_retention", c.AuditRetention)
@@ -543,18 +527,9 @@ func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// FormatDuration writes a duration as an operator would: 720h, 10m, 15s,
-// 1h30m, rather than 720h0m0s.
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+// FormatDuration writes a duration as an operator would (720h, not
+// 720h0m0s); see [family.FormatDuration].
+func FormatDuration(d time.Duration) string { return family.FormatDuration(d) }
 
 func format(v reflect.Value) string {
 	switch {

@@ -13,22 +13,29 @@ import (
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
+// MaxAccessTokenTTL caps every access-token lifetime, server-wide or per
+// client. A revoked family's sid stays on the deny-list this long (plus
+// a minute of clock skew), so its access tokens stay refused whatever
+// lifetime they were issued with, by whichever process revokes it.
+const MaxAccessTokenTTL = 24 * time.Hour
+
 // Config holds the server-wide defaults; a client's own settings override
 // them.
 type Config struct {
-	// AccessTokenTTL is the default access-token lifetime; a replayed
-	// family's sid is deny-listed for the longest one that may be live.
+	// AccessTokenTTL is the default access-token lifetime.
 	AccessTokenTTL     time.Duration
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 	// ReuseGrace is the default reuse grace period; zero disables it.
 	ReuseGrace time.Duration
 	// MaxFamilies caps live families per (user, client); the least
-	// recently used ones are revoked to make room. Zero means 100.
+	// recently used ones are revoked to make room.
 	MaxFamilies int
 }
 
-// DefaultConfig returns the defaults of SPEC §2 and §3.
+// DefaultConfig returns the defaults: 10 min access tokens, refresh
+// tokens idle 30 d and absolute 90 d, 15 s reuse grace, 100 families per
+// (user, client).
 func DefaultConfig() Config {
 	return Config{
 		AccessTokenTTL:     10 * time.Minute,
@@ -37,6 +44,26 @@ func DefaultConfig() Config {
 		ReuseGrace:         15 * time.Second,
 		MaxFamilies:        100,
 	}
+}
+
+// Validate reports a configuration the service cannot run with. It does
+// not fill in defaults: a zero setting is an error, never a silent switch
+// to other values.
+func (c Config) Validate() error {
+	var errs []error
+	if c.AccessTokenTTL <= 0 || c.AccessTokenTTL > MaxAccessTokenTTL {
+		errs = append(errs, fmt.Errorf("access-token lifetime %s is not in (0, %s]", c.AccessTokenTTL, MaxAccessTokenTTL))
+	}
+	if c.RefreshIdleTTL <= 0 || c.RefreshAbsoluteTTL <= 0 {
+		errs = append(errs, errors.New("refresh-token lifetimes must be longer than zero"))
+	}
+	if c.ReuseGrace < 0 {
+		errs = append(errs, errors.New("the reuse grace period must not be negative"))
+	}
+	if c.MaxFamilies < 1 {
+		errs = append(errs, errors.New("the cap on families per user and client must be at least 1"))
+	}
+	return errors.Join(errs...)
 }
 
 // Service creates, rotates, inspects and revokes families. It is safe for
@@ -50,10 +77,12 @@ type Service struct {
 	log  *slog.Logger
 }
 
-// New returns a Service. now is the clock (time.Now in production).
+// New returns a Service. now is the clock (time.Now in production). It
+// panics on a configuration that [Config.Validate] refuses: callers build
+// it from validated settings.
 func New(st store.Store, keys *secret.Keys, cfg Config, now func() time.Time, log *slog.Logger) *Service {
-	if cfg.MaxFamilies <= 0 {
-		cfg.MaxFamilies = 100
+	if err := cfg.Validate(); err != nil {
+		panic("family: " + err.Error())
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -61,11 +90,8 @@ func New(st store.Store, keys *secret.Keys, cfg Config, now func() time.Time, lo
 	return &Service{st: st, keys: keys, cfg: cfg, now: now, log: log}
 }
 
-// Meta describes the request, for the family row and the audit trail.
-type Meta struct {
-	IP        string
-	UserAgent string
-}
+// Config returns the settings the service runs with.
+func (s *Service) Config() Config { return s.cfg }
 
 // Grant is the outcome of creating or refreshing a family.
 type Grant struct {
@@ -78,6 +104,9 @@ type Grant struct {
 	Scopes []string
 	// Retry is true when a grace retry answered with an existing successor.
 	Retry bool
+	// At is the time of the rotation (or creation) as read inside the
+	// transaction, after the row was locked.
+	At time.Time
 }
 
 // RefreshExpiresIn is the refresh token's remaining lifetime at now.
@@ -88,6 +117,8 @@ func (g *Grant) RefreshExpiresIn(now time.Time) time.Duration {
 // CreateParams describe a new grant.
 type CreateParams struct {
 	Client *store.Client
+	// User is the user as their credentials were verified: a family is
+	// refused if the user's password or tokens_valid_after changed since.
 	User   *store.User
 	Scopes []string
 	// DPoPJKT binds the family to a key thumbprint, or "".
@@ -97,17 +128,60 @@ type CreateParams struct {
 	AccessTokenID string
 	// Grant is the grant type that created the family, for the audit.
 	Grant string
-	Meta
+	audit.Meta
 }
 
-// Create creates a family and its first refresh token, revoking the least
-// recently used families of the same (user, client) beyond the cap.
+// Create creates a family and its first refresh token in a transaction of
+// its own; see [Service.CreateIn].
 func (s *Service) Create(ctx context.Context, p CreateParams) (*Grant, error) {
+	var (
+		g       *Grant
+		refusal *Error
+	)
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		g, refusal, err = s.CreateIn(ctx, tx, p)
+		if refusal != nil {
+			return refusal // nothing of this transaction is kept
+		}
+		return err
+	})
+	if refusal != nil {
+		return nil, refusal
+	}
+	if err != nil {
+		return nil, fmt.Errorf("family: create: %w", err)
+	}
+	return g, nil
+}
+
+// CreateIn creates a family and its first refresh token inside the
+// caller's transaction, so that redeeming a code or a device grant and
+// creating the family are one unit. Under the user's row lock it refuses a
+// deleted or disabled user, and a user whose credentials changed since
+// p.User was read, and it revokes the least recently used families of the
+// same (user, client) beyond the cap. A refusal is returned as an *Error
+// (the caller should roll back); err is a storage failure.
+func (s *Service) CreateIn(ctx context.Context, tx store.Tx, p CreateParams) (*Grant, *Error, error) {
+	// The user's row lock serialises the sessions decided for one user:
+	// two grants at the cap cannot both fit, and a grant racing "user
+	// disable" or a password change cannot outlive it.
+	u, err := tx.LockUser(ctx, p.User.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrUserDeleted, nil
+	case err != nil:
+		return nil, nil, err
+	case u.Disabled:
+		return nil, ErrUserDisabled, nil
+	case u.PasswordPHC != p.User.PasswordPHC || !u.TokensValidAfter.Equal(p.User.TokensValidAfter):
+		return nil, ErrUserChanged, nil
+	}
 	now := s.now()
+	m := p.Meta.At(now)
 	id := secret.NewFamilyID()
 	tok, err := s.keys.MintRefresh(id, 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	abs := now.Add(s.absoluteTTL(p.Client))
 	f := store.Family{
@@ -125,57 +199,38 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Grant, error) {
 		LastIP:            p.IP,
 		LastUserAgent:     p.UserAgent,
 	}
-	var refusal *Error
-	err = s.st.Tx(ctx, func(tx store.Tx) error {
-		refusal = nil // Tx may run fn more than once
-		// The user's row lock serialises the sessions decided for one
-		// user: two grants at the cap cannot both fit, and a grant racing
-		// "user disable" or a password change cannot outlive it.
-		u, err := tx.LockUser(ctx, p.User.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			refusal = ErrUserDeleted
-			return refusal
-		case err != nil:
-			return err
-		case u.Disabled:
-			refusal = ErrUserDisabled
-			return refusal
-		}
-		live, err := tx.ListFamilies(ctx, store.FamilyFilter{
-			ClientID: p.Client.ID, Subject: p.User.ID, LiveOnly: true, Now: now,
-		})
-		if err != nil {
-			return err
-		}
-		var events []*store.Event
-		// ListFamilies is least recently used first.
-		for i := 0; i <= len(live)-s.cfg.MaxFamilies; i++ {
-			old := live[i]
-			ok, err := tx.RevokeFamily(ctx, old.ID, audit.ReasonFamilyCap, now)
-			if err != nil {
-				return err
-			}
-			if ok {
-				events = append(events, s.event(now, audit.FamilyRevoked, &old, p.Meta, "", old.Generation, audit.ReasonFamilyCap))
-			}
-		}
-		if err := tx.CreateFamily(ctx, &f); err != nil {
-			return err
-		}
-		events = append(events,
-			s.event(now, audit.FamilyCreated, &f, p.Meta, secret.TokenIDFromHash(f.LiveHash), 1, ""),
-			s.issued(now, &f, p.Meta, p.AccessTokenID, 1, p.Grant),
-		)
-		return tx.AppendEvents(ctx, events...)
+	live, err := tx.ListFamilies(ctx, store.FamilyFilter{
+		ClientID: p.Client.ID, Subject: p.User.ID, LiveOnly: true, Now: now,
 	})
-	if refusal != nil {
-		return nil, refusal
-	}
 	if err != nil {
-		return nil, fmt.Errorf("family: create: %w", err)
+		return nil, nil, err
 	}
-	return &Grant{Family: f, RefreshToken: tok, Scopes: p.Scopes}, nil
+	var events []*store.Event
+	// ListFamilies is least recently used first.
+	for i := 0; i <= len(live)-s.cfg.MaxFamilies; i++ {
+		old := live[i]
+		ok, err := tx.RevokeFamily(ctx, old.ID, audit.ReasonFamilyCap, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			if err := tx.Deny(ctx, s.sidDenial(old.ID, now)); err != nil {
+				return nil, nil, err
+			}
+			events = append(events, audit.NewFamilyRevoked(m, &old, audit.ReasonFamilyCap, audit.Token{}))
+		}
+	}
+	if err := tx.CreateFamily(ctx, &f); err != nil {
+		return nil, nil, err
+	}
+	events = append(events,
+		audit.NewFamilyCreated(m, &f, secret.TokenIDFromHash(f.LiveHash)),
+		audit.NewAccessTokenIssued(m, issued(&f, p.AccessTokenID, p.Grant)),
+	)
+	if err := tx.AppendEvents(ctx, events...); err != nil {
+		return nil, nil, err
+	}
+	return &Grant{Family: f, RefreshToken: tok, Scopes: p.Scopes, At: now}, nil, nil
 }
 
 // RefreshParams describe a refresh request.
@@ -190,151 +245,172 @@ type RefreshParams struct {
 	DPoPJKT string
 	// AccessTokenID is the jti of the access token to be issued.
 	AccessTokenID string
-	Meta
+	audit.Meta
 }
 
-// Refresh rotates a family in one short transaction (SPEC §3): the live
-// token gets a successor; the previous token inside the grace period gets
-// the same successor again; any other token of the family with a valid MAC
-// is a replay, which revokes the family and deny-lists its access tokens
-// in the same transaction. It returns a *[Error] for every refusal.
+// Refresh runs [Service.RefreshIn] in a transaction of its own and
+// records the refusals that changed nothing (refresh_failed) once the
+// transaction is over. Every refusal is an *[Error].
 func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) {
-	now := s.now()
+	var (
+		g       *Grant
+		refusal *Error
+	)
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		g, refusal, err = s.RefreshIn(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("family: refresh: %w", err)
+	}
+	if refusal != nil {
+		s.Record(ctx, refusal)
+		return nil, refusal
+	}
+	return g, nil
+}
+
+// Record writes a refusal's pending audit event, if it has one. The
+// event is lost, with an error log, if the store refuses it: the refusal
+// stands either way.
+func (s *Service) Record(ctx context.Context, refusal *Error) {
+	if refusal == nil || refusal.Event == nil {
+		return
+	}
+	if err := s.st.AppendEvents(ctx, refusal.Event); err != nil {
+		s.log.ErrorContext(ctx, "audit: cannot record refresh failure", "err", err, "reason", refusal.Reason)
+	}
+}
+
+// RefreshIn rotates a family inside the caller's transaction: the live
+// token gets a successor; the previous token inside the grace period gets
+// the same successor again; any other token of the family with a valid
+// MAC is a replay, which revokes the family and deny-lists its access
+// tokens in the same transaction (docs/design.md, "The family model").
+//
+// The time of the rotation, which starts the grace period, is read after
+// the family's row is locked, so a lock wait or a stalled database does
+// not eat into the grace period of the rotation's caller.
+//
+// A refusal is an *Error, and the transaction should still commit: a
+// replay's revocation and its events are written in it. A refusal that
+// changed nothing carries its refresh_failed event for the caller to
+// record ([Service.Record]). err is a storage failure.
+func (s *Service) RefreshIn(ctx context.Context, tx store.Tx, p RefreshParams) (*Grant, *Error, error) {
 	hash := s.keys.Hash(p.Token)
 	tid := secret.TokenIDFromHash(hash)
+	failed := audit.Refresh{ClientID: p.Client.ID, Token: audit.Token{ID: tid}}
+	refuse := func(e *Error) (*Grant, *Error, error) {
+		return nil, e.with(audit.NewRefreshFailed(p.Meta.At(s.now()), failed, e.Reason)), nil
+	}
 	rt, err := s.keys.ParseRefresh(p.Token)
 	if err != nil {
 		// A forged or garbled string revokes nothing: without a valid MAC
 		// it says nothing about any family.
-		s.fail(ctx, now, &store.Event{ClientID: p.Client.ID, TokenID: tid}, p.Meta, ErrMalformed)
-		return nil, ErrMalformed
+		return refuse(ErrMalformed)
+	}
+	failed.FamilyID, failed.Generation = rt.FamilyID, rt.Generation
+
+	f, err := tx.LockFamily(ctx, rt.FamilyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return refuse(ErrUnknown)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	m := p.Meta.At(now)
+	failed.Subject = f.Subject
+	switch {
+	case f.ClientID != p.Client.ID:
+		return refuse(ErrWrongClient)
+	case f.Revoked():
+		return refuse(ErrRevoked)
+	case !now.Before(f.AbsoluteExpiresAt):
+		return refuse(ErrExpiredAbsolute)
+	case !now.Before(f.ExpiresAt):
+		return refuse(ErrExpiredIdle)
 	}
 
-	var (
-		grant   *Grant
-		refusal *Error
-		failed  store.Event // context of a refusal, for the audit
-	)
-	err = s.st.Tx(ctx, func(tx store.Tx) error {
-		grant, refusal = nil, nil // Tx may run fn more than once
-		failed = store.Event{ClientID: p.Client.ID, FamilyID: rt.FamilyID, TokenID: tid, Generation: rt.Generation}
-		refuse := func(e *Error) error { refusal = e; return e }
+	switch {
+	case rt.Generation == f.Generation && secret.Equal(hash, f.LiveHash):
+		switch {
+		case f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT:
+		case p.DPoPJKT == "":
+			// Likely a client that forgot the header: refuse, revoke nothing.
+			return refuse(ErrDPoPMissing)
+		default:
+			// The live token proven with another key has left the device
+			// it was bound to: treat it as stolen.
+			return s.revokeStolen(ctx, tx, f, p, m, audit.Token{ID: tid, Generation: rt.Generation}, ErrDPoPMismatch)
+		}
+		scopes, refusal, err := s.check(ctx, tx, f, p.Scopes)
+		if refusal != nil || err != nil {
+			if refusal != nil {
+				return refuse(refusal)
+			}
+			return nil, nil, err
+		}
+		g, err := s.rotate(ctx, tx, f, p, m, hash, scopes)
+		return g, nil, err
 
-		f, err := tx.LockFamily(ctx, rt.FamilyID)
-		if errors.Is(err, store.ErrNotFound) {
-			return refuse(ErrUnknown)
+	case rt.Generation >= f.Generation:
+		// A valid MAC on a generation the family never stored (or a live
+		// generation with other random bits) cannot come from this
+		// database's history, for example after a restore from backup.
+		// Refuse without revoking: it proves no theft.
+		return refuse(ErrUnknown)
+
+	case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
+		f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT):
+		scopes, refusal, err := s.check(ctx, tx, f, p.Scopes)
+		if refusal != nil {
+			return refuse(refusal)
 		}
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		failed.Subject = f.Subject
-		switch {
-		case f.ClientID != p.Client.ID:
-			return refuse(ErrWrongClient)
-		case f.Revoked():
-			return refuse(ErrRevoked)
-		case !now.Before(f.AbsoluteExpiresAt):
-			return refuse(ErrExpiredAbsolute)
-		case !now.Before(f.ExpiresAt):
-			return refuse(ErrExpiredIdle)
-		}
+		g, err := s.graceRetry(ctx, tx, f, p, m, tid, scopes)
+		return g, nil, err
 
-		switch {
-		case rt.Generation == f.Generation && secret.Equal(hash, f.LiveHash):
-			switch {
-			case f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT:
-			case p.DPoPJKT == "":
-				// Likely a client that forgot the header: refuse, revoke nothing.
-				return refuse(ErrDPoPMissing)
-			default:
-				// The live token proven with another key has left the
-				// device it was bound to: treat it as stolen.
-				refusal = ErrDPoPMismatch
-				return s.revokeStolen(ctx, tx, f, p, rt.Generation, tid, now, audit.ReasonDPoPMismatch)
-			}
-			scopes, err := s.check(ctx, tx, f, p.Scopes)
-			if e, ok := err.(*Error); ok {
-				return refuse(e)
-			} else if err != nil {
-				return err
-			}
-			grant, err = s.rotate(ctx, tx, f, p, hash, scopes, now)
-			return err
-
-		case rt.Generation >= f.Generation:
-			// A valid MAC on a generation the family never stored (or a
-			// live generation with other random bits) cannot come from
-			// this database's history, for example after a restore from
-			// backup. Refuse without revoking: it proves no theft.
-			return refuse(ErrUnknown)
-
-		case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
-			f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT):
-			scopes, err := s.check(ctx, tx, f, p.Scopes)
-			if e, ok := err.(*Error); ok {
-				return refuse(e)
-			} else if err != nil {
-				return err
-			}
-			grant, err = s.graceRetry(ctx, tx, f, p, tid, scopes, now)
-			return err
-
-		default:
-			// An older generation with a valid MAC: the token was used
-			// before. Someone holds a copy; revoke the whole family.
-			refusal = ErrReplayed
-			return s.revokeStolen(ctx, tx, f, p, rt.Generation, tid, now, audit.ReasonReuseDetected)
-		}
-	})
-	revoked := refusal == ErrReplayed || refusal == ErrDPoPMismatch
-	if refusal != nil && !revoked {
-		s.fail(ctx, now, &failed, p.Meta, refusal)
-		return nil, refusal
+	default:
+		// An older generation with a valid MAC: the token was used before.
+		// Someone holds a copy; revoke the whole family.
+		return s.revokeStolen(ctx, tx, f, p, m, audit.Token{ID: tid, Generation: rt.Generation}, ErrReplayed)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("family: refresh: %w", err)
-	}
-	if revoked {
-		msg := "refresh token reuse detected; family revoked"
-		if refusal == ErrDPoPMismatch {
-			msg = "live refresh token proven with another DPoP key; family revoked"
-		}
-		s.log.WarnContext(ctx, msg, "reason", refusal.Reason,
-			"family", rt.FamilyID, "client", p.Client.ID, "generation", rt.Generation, "token_id", tid, "ip", p.IP)
-		return nil, refusal
-	}
-	return grant, nil
 }
 
-// check applies the consistency rules of SPEC §3 steps 6 and 7 and returns
-// the scopes of the access token. A refusal is an *Error; anything else is
-// a storage failure.
-func (s *Service) check(ctx context.Context, tx store.Tx, f *store.Family, requested []string) ([]string, error) {
-	u, err := tx.GetUser(ctx, f.Subject)
+// check applies the consistency rules of a refresh (the user still exists,
+// is enabled and has not signed out everywhere since the family began;
+// the scopes asked for are the family's) and returns the scopes of the
+// access token.
+func (s *Service) check(ctx context.Context, q store.Queries, f *store.Family, requested []string) ([]string, *Error, error) {
+	u, err := q.GetUser(ctx, f.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUserDeleted
+		return nil, ErrUserDeleted, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if u.Disabled {
-		return nil, ErrUserDisabled
+		return nil, ErrUserDisabled, nil
 	}
 	if !u.TokensValidAfter.IsZero() && !f.CreatedAt.After(u.TokensValidAfter) {
-		return nil, ErrTokensInvalidated
+		return nil, ErrTokensInvalidated, nil
 	}
 	if requested == nil {
-		return f.Scopes, nil
+		return f.Scopes, nil, nil
 	}
 	for _, sc := range requested {
 		if !slices.Contains(f.Scopes, sc) {
-			return nil, ErrInvalidScope
+			return nil, ErrInvalidScope, nil
 		}
 	}
-	return requested, nil
+	return requested, nil, nil
 }
 
-func (s *Service) rotate(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, used []byte, scopes []string, now time.Time) (*Grant, error) {
+func (s *Service) rotate(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, m audit.Meta, used []byte, scopes []string) (*Grant, error) {
+	now := m.Time
 	next := f.Generation + 1
 	tok, err := s.keys.MintRefresh(f.ID, next)
 	if err != nil {
@@ -355,57 +431,61 @@ func (s *Service) rotate(ctx context.Context, tx store.Tx, f *store.Family, p Re
 	if err := tx.UpdateFamily(ctx, f); err != nil {
 		return nil, err
 	}
-	rotated := s.event(now, audit.TokenRotated, f, p.Meta, secret.TokenIDFromHash(used), next, "")
-	rotated.Detail = "new_token_id=" + secret.TokenIDFromHash(f.LiveHash)
-	if err := tx.AppendEvents(ctx, rotated,
-		s.issued(now, f, p.Meta, p.AccessTokenID, next, grantRefresh)); err != nil {
+	if err := tx.AppendEvents(ctx,
+		audit.NewTokenRotated(m, f, secret.TokenIDFromHash(used), secret.TokenIDFromHash(f.LiveHash)),
+		audit.NewAccessTokenIssued(m, issued(f, p.AccessTokenID, grantRefresh))); err != nil {
 		return nil, err
 	}
-	return &Grant{Family: *f, RefreshToken: tok, Scopes: scopes}, nil
+	return &Grant{Family: *f, RefreshToken: tok, Scopes: scopes, At: now}, nil
 }
 
-func (s *Service) graceRetry(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, tid string, scopes []string, now time.Time) (*Grant, error) {
+func (s *Service) graceRetry(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, m audit.Meta, tid string, scopes []string) (*Grant, error) {
 	tok, err := s.keys.Open(f.GraceSealed, graceContext(f.ID, f.Generation))
 	if err != nil {
 		return nil, errGraceUnsealFailure
 	}
 	if err := tx.AppendEvents(ctx,
-		s.event(now, audit.GraceRetry, f, p.Meta, tid, f.Generation-1, ""),
-		s.issued(now, f, p.Meta, p.AccessTokenID, f.Generation, grantRefresh)); err != nil {
+		audit.NewGraceRetry(m, f, tid),
+		audit.NewAccessTokenIssued(m, issued(f, p.AccessTokenID, grantRefresh))); err != nil {
 		return nil, err
 	}
-	return &Grant{Family: *f, RefreshToken: string(tok), Scopes: scopes, Retry: true}, nil
+	return &Grant{Family: *f, RefreshToken: string(tok), Scopes: scopes, Retry: true, At: m.Time}, nil
 }
 
 // revokeStolen revokes a family whose token someone else holds: a replay of
 // a used generation, or the live one proven with another DPoP key. The
-// family's access tokens are deny-listed in the same transaction.
-func (s *Service) revokeStolen(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, gen uint64, tid string, now time.Time, reason string) error {
-	if _, err := tx.RevokeFamily(ctx, f.ID, reason, now); err != nil {
-		return err
+// family's access tokens are deny-listed in the same transaction, and the
+// refusal (which carries no pending event: its events are in tx) is
+// logged as a warning.
+func (s *Service) revokeStolen(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, m audit.Meta, by audit.Token, why *Error) (*Grant, *Error, error) {
+	if _, err := tx.RevokeFamily(ctx, f.ID, string(why.Reason), m.Time); err != nil {
+		return nil, nil, err
 	}
-	if err := tx.Deny(ctx, s.sidDenial(f.ID, p.Client, now)); err != nil {
-		return err
+	if err := tx.Deny(ctx, s.sidDenial(f.ID, m.Time)); err != nil {
+		return nil, nil, err
 	}
-	revoked := s.event(now, audit.FamilyRevoked, f, p.Meta, "", f.Generation, reason)
-	if reason != audit.ReasonReuseDetected {
-		revoked.TokenID, revoked.Generation = tid, gen
-		revoked.Detail = "the live refresh token was proven with another DPoP key"
-		return tx.AppendEvents(ctx, revoked)
+	var events []*store.Event
+	msg := "live refresh token proven with another DPoP key; family revoked"
+	if why == ErrReplayed {
+		msg = "refresh token reuse detected; family revoked"
+		events = append(events, audit.NewReuseDetected(m, f, by.ID, by.Generation), audit.NewFamilyRevoked(m, f, why.Reason, audit.Token{}))
+	} else {
+		events = append(events, audit.NewFamilyRevoked(m, f, why.Reason, by))
 	}
-	reuse := s.event(now, audit.ReuseDetected, f, p.Meta, tid, gen, "")
-	reuse.Detail = fmt.Sprintf("presented generation %d, live generation %d", gen, f.Generation)
-	return tx.AppendEvents(ctx, reuse, revoked)
+	if err := tx.AppendEvents(ctx, events...); err != nil {
+		return nil, nil, err
+	}
+	s.log.WarnContext(ctx, msg, "reason", why.Reason,
+		"family", f.ID, "client", p.Client.ID, "generation", by.Generation, "token_id", by.ID, "ip", p.IP)
+	return nil, why, nil
 }
 
 // sidDenial deny-lists a family's access tokens for as long as any of them
-// may still be valid.
-func (s *Service) sidDenial(id string, c *store.Client, now time.Time) store.Denial {
-	ttl := s.cfg.AccessTokenTTL
-	if c != nil && c.AccessTokenTTL != nil && *c.AccessTokenTTL > ttl {
-		ttl = *c.AccessTokenTTL
-	}
-	return store.Denial{Key: DenySID(id), ExpiresAt: now.Add(ttl + time.Minute)}
+// may still be valid: the hard cap on access-token lifetimes, whatever the
+// settings of the process that revokes (a CLI may run with other flags
+// than the server that issued the tokens).
+func (s *Service) sidDenial(id string, now time.Time) store.Denial {
+	return store.Denial{Key: DenySID(id), ExpiresAt: now.Add(MaxAccessTokenTTL + time.Minute)}
 }
 
 // DenySID is the deny-list key of a family's access tokens.
@@ -418,27 +498,9 @@ const grantRefresh = "refresh_token"
 
 func graceContext(id string, gen uint64) []byte { return fmt.Appendf(nil, "grace|%s|%d", id, gen) }
 
-func (s *Service) fail(ctx context.Context, now time.Time, e *store.Event, m Meta, why *Error) {
-	ev := *e
-	ev.Time, ev.Type, ev.Reason = now, audit.RefreshFailed, why.Reason
-	ev.IP, ev.UserAgent = m.IP, m.UserAgent
-	if err := s.st.AppendEvents(ctx, &ev); err != nil {
-		s.log.ErrorContext(ctx, "audit: cannot record refresh failure", "err", err, "reason", why.Reason)
-	}
-}
-
-func (s *Service) event(now time.Time, typ string, f *store.Family, m Meta, tokenID string, gen uint64, reason string) *store.Event {
-	return &store.Event{
-		Time: now, Type: typ, ClientID: f.ClientID, Subject: f.Subject, FamilyID: f.ID,
-		TokenID: tokenID, Generation: gen, IP: m.IP, UserAgent: m.UserAgent, Reason: reason,
-	}
-}
-
-// issued records an access token; Detail names the grant that issued it.
-func (s *Service) issued(now time.Time, f *store.Family, m Meta, jti string, gen uint64, grant string) *store.Event {
-	e := s.event(now, audit.AccessTokenIssued, f, m, jti, gen, "")
-	e.Detail = "grant=" + grant
-	return e
+// issued describes the access token issued with a family's refresh token.
+func issued(f *store.Family, jti, grant string) audit.Issued {
+	return audit.Issued{ClientID: f.ClientID, Subject: f.Subject, FamilyID: f.ID, JTI: jti, Generation: f.Generation, Grant: grant}
 }
 
 func (s *Service) grace(c *store.Client) time.Duration {
@@ -460,6 +522,14 @@ func (s *Service) absoluteTTL(c *store.Client) time.Duration {
 		return *c.RefreshAbsoluteTTL
 	}
 	return s.cfg.RefreshAbsoluteTTL
+}
+
+// AccessTTL is the lifetime of the client's access tokens.
+func (s *Service) AccessTTL(c *store.Client) time.Duration {
+	if c.AccessTokenTTL != nil {
+		return *c.AccessTokenTTL
+	}
+	return s.cfg.AccessTokenTTL
 }
 
 func earliest(a, b time.Time) time.Time {

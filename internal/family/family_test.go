@@ -68,9 +68,14 @@ func (fx *fixture) create(t testing.TB, scopes ...string) *family.Grant {
 	if scopes == nil {
 		scopes = []string{"read", "write"}
 	}
+	// The user as a sign-in would read it now, before verifying them.
+	u, err := fx.st.GetUser(context.Background(), fx.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := fx.svc.Create(context.Background(), family.CreateParams{
-		Client: fx.client, User: fx.user, Scopes: scopes, AccessTokenID: secret.NewID(), Grant: "password",
-		Meta: family.Meta{IP: "192.0.2.1", UserAgent: "test"},
+		Client: fx.client, User: u, Scopes: scopes, AccessTokenID: secret.NewID(), Grant: "password",
+		Meta: audit.Meta{IP: "192.0.2.1", UserAgent: "test"},
 	})
 	if err != nil {
 		t.Fatalf("create: %v", err)
@@ -80,7 +85,7 @@ func (fx *fixture) create(t testing.TB, scopes ...string) *family.Grant {
 
 func (fx *fixture) refresh(tok string) (*family.Grant, error) {
 	return fx.svc.Refresh(context.Background(), family.RefreshParams{
-		Client: fx.client, Token: tok, AccessTokenID: secret.NewID(), Meta: family.Meta{IP: "192.0.2.2", UserAgent: "test"},
+		Client: fx.client, Token: tok, AccessTokenID: secret.NewID(), Meta: audit.Meta{IP: "192.0.2.2", UserAgent: "test"},
 	})
 }
 
@@ -439,7 +444,7 @@ func TestRevokeTokenRevokesTheWholeFamily(t *testing.T) {
 		fx := newFixture(t, st, 0)
 		g1 := fx.create(t)
 		g2 := fx.mustRefresh(t, g1.RefreshToken)
-		if err := fx.svc.RevokeToken(context.Background(), fx.client, g2.RefreshToken, family.Meta{}); err != nil {
+		if err := fx.svc.RevokeToken(context.Background(), fx.client, g2.RefreshToken, audit.Meta{}); err != nil {
 			t.Fatal(err)
 		}
 		_, err := fx.refresh(g2.RefreshToken)
@@ -447,7 +452,7 @@ func TestRevokeTokenRevokesTheWholeFamily(t *testing.T) {
 		other := *fx.client
 		other.ID = "other"
 		g3 := fx.create(t)
-		err = fx.svc.RevokeToken(context.Background(), &other, g3.RefreshToken, family.Meta{})
+		err = fx.svc.RevokeToken(context.Background(), &other, g3.RefreshToken, audit.Meta{})
 		wantErr(t, err, family.ErrWrongClient)
 		if fx.family(t, g3.Family.ID).Revoked() {
 			t.Fatal("another client revoked the family")

@@ -17,12 +17,11 @@ import (
 // tokens are deny-listed. It returns ErrMalformed or ErrUnknown for a
 // token Rotor does not know (the endpoint still answers 200), and
 // ErrWrongClient for a token issued to another client.
-func (s *Service) RevokeToken(ctx context.Context, client *store.Client, token string, m Meta) error {
+func (s *Service) RevokeToken(ctx context.Context, client *store.Client, token string, m audit.Meta) error {
 	rt, err := s.keys.ParseRefresh(token)
 	if err != nil {
 		return ErrMalformed
 	}
-	now := s.now()
 	tid := s.keys.TokenID(token)
 	return s.st.Tx(ctx, func(tx store.Tx) error {
 		f, err := tx.LockFamily(ctx, rt.FamilyID)
@@ -38,15 +37,15 @@ func (s *Service) RevokeToken(ctx context.Context, client *store.Client, token s
 		if rt.Generation > f.Generation {
 			return ErrUnknown
 		}
-		ev := s.event(now, audit.FamilyRevoked, f, m, tid, rt.Generation, audit.ReasonRevocationEndpoint)
-		return s.revokeLocked(ctx, tx, f, client, ev, now)
+		m := m.At(s.now())
+		return s.revokeLocked(ctx, tx, f, audit.NewFamilyRevoked(m, f, audit.ReasonRevocationEndpoint,
+			audit.Token{ID: tid, Generation: rt.Generation}), m.Time)
 	})
 }
 
 // RevokeFamily revokes one family by id, as an operator does. It reports
 // whether the family was live.
-func (s *Service) RevokeFamily(ctx context.Context, id, reason string, m Meta) (bool, error) {
-	now := s.now()
+func (s *Service) RevokeFamily(ctx context.Context, id string, reason audit.Reason, m audit.Meta) (bool, error) {
 	var revoked bool
 	err := s.st.Tx(ctx, func(tx store.Tx) error {
 		revoked = false
@@ -57,12 +56,9 @@ func (s *Service) RevokeFamily(ctx context.Context, id, reason string, m Meta) (
 		if f.Revoked() {
 			return nil
 		}
-		c, err := tx.GetClient(ctx, f.ClientID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 		revoked = true
-		return s.revokeLocked(ctx, tx, f, c, s.event(now, audit.FamilyRevoked, f, m, "", f.Generation, reason), now)
+		m := m.At(s.now())
+		return s.revokeLocked(ctx, tx, f, audit.NewFamilyRevoked(m, f, reason, audit.Token{}), m.Time)
 	})
 	if err != nil {
 		return false, fmt.Errorf("family: revoke %s: %w", id, err)
@@ -73,10 +69,10 @@ func (s *Service) RevokeFamily(ctx context.Context, id, reason string, m Meta) (
 // RevokeWhere revokes every live family of a user, a client, or both, in
 // one statement, deny-lists their access tokens and records one event per
 // family, all in one transaction. It returns the revoked ids.
-func (s *Service) RevokeWhere(ctx context.Context, filter store.FamilyFilter, reason string, m Meta) ([]string, error) {
+func (s *Service) RevokeWhere(ctx context.Context, filter store.FamilyFilter, reason audit.Reason, m audit.Meta) ([]string, error) {
 	var ids []string
 	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
-		ids, err = s.revokeWhere(ctx, tx, filter, reason, m, s.now())
+		ids, err = s.RevokeWhereIn(ctx, tx, filter, reason, m)
 		return err
 	})
 	if err != nil {
@@ -85,34 +81,12 @@ func (s *Service) RevokeWhere(ctx context.Context, filter store.FamilyFilter, re
 	return ids, nil
 }
 
-// ChangeUser applies change to the user with id and revokes every live
-// family of the user, in one transaction: a password change or a
-// disabled account ends every session at once, deny-lists its access
-// tokens and is recorded, or nothing happens.
-func (s *Service) ChangeUser(ctx context.Context, id string, change func(u *store.User), reason string, m Meta) (*store.User, []string, error) {
-	var (
-		u   *store.User
-		ids []string
-	)
-	err := s.st.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		if u, err = tx.LockUser(ctx, id); err != nil {
-			return err
-		}
-		change(u)
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		ids, err = s.revokeWhere(ctx, tx, store.FamilyFilter{Subject: id}, reason, m, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("family: change user: %w", err)
-	}
-	return u, ids, nil
-}
-
-func (s *Service) revokeWhere(ctx context.Context, tx store.Tx, filter store.FamilyFilter, reason string, m Meta, now time.Time) ([]string, error) {
+// RevokeWhereIn is [Service.RevokeWhere] inside the caller's transaction,
+// for changes that end sessions with them (a disabled user or client, a
+// password change).
+func (s *Service) RevokeWhereIn(ctx context.Context, tx store.Tx, filter store.FamilyFilter, reason audit.Reason, m audit.Meta) ([]string, error) {
+	now := s.now()
+	m = m.At(now)
 	// Read the families first for their clients and subjects, which
 	// the events and the deny-list lifetimes need.
 	fams, err := tx.ListFamilies(ctx, store.FamilyFilter{ClientID: filter.ClientID, Subject: filter.Subject})
@@ -123,28 +97,20 @@ func (s *Service) revokeWhere(ctx context.Context, tx store.Tx, filter store.Fam
 	for i := range fams {
 		byID[fams[i].ID] = &fams[i]
 	}
-	ids, err := tx.RevokeFamilies(ctx, filter, reason, now)
+	ids, err := tx.RevokeFamilies(ctx, filter, string(reason), now)
 	if err != nil {
 		return nil, err
 	}
-	clients := map[string]*store.Client{}
 	events := make([]*store.Event, 0, len(ids))
 	for _, id := range ids {
 		f := byID[id]
 		if f == nil { // created after the listing; revoked all the same
 			f = &store.Family{ID: id, ClientID: filter.ClientID, Subject: filter.Subject}
 		}
-		c, seen := clients[f.ClientID]
-		if !seen {
-			if c, err = tx.GetClient(ctx, f.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
-			clients[f.ClientID] = c
-		}
-		if err := tx.Deny(ctx, s.sidDenial(id, c, now)); err != nil {
+		if err := tx.Deny(ctx, s.sidDenial(id, now)); err != nil {
 			return nil, err
 		}
-		events = append(events, s.event(now, audit.FamilyRevoked, f, m, "", f.Generation, reason))
+		events = append(events, audit.NewFamilyRevoked(m, f, reason, audit.Token{}))
 	}
 	if len(events) == 0 {
 		return ids, nil
@@ -152,14 +118,14 @@ func (s *Service) revokeWhere(ctx context.Context, tx store.Tx, filter store.Fam
 	return ids, tx.AppendEvents(ctx, events...)
 }
 
-func (s *Service) revokeLocked(ctx context.Context, tx store.Tx, f *store.Family, c *store.Client, ev *store.Event, now time.Time) error {
+func (s *Service) revokeLocked(ctx context.Context, tx store.Tx, f *store.Family, ev *store.Event, now time.Time) error {
 	if f.Revoked() {
 		return nil
 	}
 	if _, err := tx.RevokeFamily(ctx, f.ID, ev.Reason, now); err != nil {
 		return err
 	}
-	if err := tx.Deny(ctx, s.sidDenial(f.ID, c, now)); err != nil {
+	if err := tx.Deny(ctx, s.sidDenial(f.ID, now)); err != nil {
 		return err
 	}
 	return tx.AppendEvents(ctx, ev)
@@ -202,7 +168,9 @@ func (s *Service) Inspect(ctx context.Context, token string) (*store.Family, err
 	case c.Disabled || !c.AllowsGrant(grantRefresh):
 		return nil, ErrClientInvalid
 	}
-	if _, err := s.check(ctx, s.st, f, nil); err != nil {
+	if _, refusal, err := s.check(ctx, s.st, f, nil); refusal != nil {
+		return nil, refusal
+	} else if err != nil {
 		return nil, err
 	}
 	return f, nil

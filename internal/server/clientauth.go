@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
@@ -118,7 +119,7 @@ type clientAuth struct {
 	keys *secret.Keys
 	now  func() time.Time
 	jwks *clientJWKS
-	slow *slowHashes
+	slow *secret.Verifier
 
 	mu    sync.Mutex
 	cache map[[32]byte]time.Time // verified credential → until
@@ -130,9 +131,25 @@ const (
 	authCacheMax = 10000
 )
 
-func newClientAuth(st store.Queries, keys *secret.Keys, now func() time.Time) *clientAuth {
-	return &clientAuth{st: st, keys: keys, now: now, jwks: newClientJWKS(now), slow: newSlowHashes(),
+func newClientAuth(st store.Queries, keys *secret.Keys, slow *secret.Verifier, now func() time.Time) *clientAuth {
+	return &clientAuth{st: st, keys: keys, now: now, jwks: newClientJWKS(now), slow: slow,
 		cache: map[[32]byte]time.Time{}, mac: keys.Hash("rotor client-auth cache")}
+}
+
+// authError is a failed client authentication: what the client is told
+// (always the same invalid_client, so that unknown, wrong and public
+// clients cannot be told apart) and what the operator is told.
+type authError struct {
+	reason audit.Reason
+	err    *oauth.Error
+}
+
+func (e *authError) Error() string { return e.err.Error() }
+func (e *authError) Unwrap() error { return e.err }
+
+// authFailed is the one answer to a client whose credentials are wrong.
+func authFailed(reason audit.Reason) error {
+	return &authError{reason: reason, err: oauth.InvalidClient("client authentication failed")}
 }
 
 // authenticate returns the client the credentials belong to, or an
@@ -142,22 +159,26 @@ func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Cl
 	if errors.Is(err, store.ErrNotFound) {
 		// Client ids are not secret (RFC 6749 §2.2): no dummy hash here,
 		// which would let anyone burn argon2id time with made-up ids.
-		return nil, oauth.InvalidClient("client authentication failed")
+		return nil, authFailed(audit.ReasonUnknownClient)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if cl.Disabled {
-		return nil, oauth.InvalidClient("client authentication failed")
+		return nil, authFailed(audit.ReasonClientDisabled)
 	}
 	switch {
 	case c.Method == oauth.AuthPrivateKeyJWT || cl.AuthMethod == oauth.AuthPrivateKeyJWT:
 		// A client registered for key authentication uses nothing else,
 		// and only such a client may present an assertion.
 		if c.Method != cl.AuthMethod {
-			return nil, oauth.InvalidClient("client authentication failed")
+			return nil, authFailed(audit.ReasonWrongAuthMethod)
 		}
 		if err := a.verifyAssertion(ctx, cl, c.Assertion, c.Audiences); err != nil {
+			var oe *oauth.Error
+			if errors.As(err, &oe) {
+				return nil, &authError{reason: audit.ReasonBadAssertion, err: oe}
+			}
 			return nil, err
 		}
 		return cl, nil
@@ -165,31 +186,31 @@ func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Cl
 		// Some clients send "id:" over Basic for a public client; an empty
 		// secret is the same as none.
 		if c.Secret != "" {
-			return nil, oauth.InvalidClient("public clients do not authenticate with a secret")
+			return nil, authFailed(audit.ReasonPublicWithSecret)
 		}
 		return cl, nil
 	case c.Method == oauth.AuthNone:
-		return nil, oauth.InvalidClient("client authentication is required")
+		return nil, authFailed(audit.ReasonSecretRequired)
 	case cl.SecretHash != nil:
 		if !secret.Equal(a.keys.Hash(c.Secret), cl.SecretHash) {
-			return nil, oauth.InvalidClient("client authentication failed")
+			return nil, authFailed(audit.ReasonWrongSecret)
 		}
 		return cl, nil
 	case cl.SecretPHC != "":
 		if a.cached(cl, c.Secret) {
 			return cl, nil
 		}
-		ok, err := a.slow.verify(ctx, cl.SecretPHC, c.Secret)
+		ok, err := a.slow.Verify(ctx, cl.SecretPHC, c.Secret)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, oauth.InvalidClient("client authentication failed")
+			return nil, authFailed(audit.ReasonWrongSecret)
 		}
 		a.remember(cl, c.Secret)
 		return cl, nil
 	default:
-		return nil, oauth.InvalidClient("client authentication failed")
+		return nil, authFailed(audit.ReasonWrongAuthMethod)
 	}
 }
 
@@ -222,4 +243,27 @@ func (a *clientAuth) remember(cl *store.Client, sec string) {
 		clear(a.cache)
 	}
 	a.cache[k] = a.now().Add(authCacheTTL)
+}
+
+// authenticate parses and checks the request's client credentials,
+// recording failures in the audit trail.
+func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, error) {
+	creds, err := parseCredentials(r, f)
+	if err != nil {
+		return nil, err
+	}
+	if creds.Method == oauth.AuthPrivateKeyJWT {
+		// Built only for assertions: every other token request skips it.
+		creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
+	}
+	c, err := s.auth.authenticate(r.Context(), creds)
+	var ae *authError
+	if errors.As(err, &ae) {
+		ev := audit.NewClientAuthFailed(meta(r).At(s.now()), creds.ClientID, ae.reason)
+		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
+			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
+		}
+		return nil, recorded{err}
+	}
+	return c, err
 }

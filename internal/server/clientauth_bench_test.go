@@ -32,7 +32,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	a := newClientAuth(st, keys, time.Now)
+	a := newClientAuth(st, keys, secret.NewVerifier(0), time.Now)
 	for _, tc := range []struct {
 		name, id, secret string
 		uncached         bool

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/token"
 )
 
 // denyListPage bounds one page of the deny-list.
@@ -27,7 +28,7 @@ type denyList struct {
 // at the cost of its polling interval in revocation latency.
 func (s *Server) handleDenyList(w http.ResponseWriter, r *http.Request) {
 	after := r.URL.Query().Get("after")
-	if len(after) > maxTokenLen {
+	if len(after) > token.MaxLen {
 		oauth.WriteError(w, oauth.InvalidRequest("after is too long"))
 		return
 	}

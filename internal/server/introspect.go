@@ -2,21 +2,15 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
-
-// maxTokenLen bounds a presented token before any parsing.
-const maxTokenLen = 8 << 10
 
 // handleIntrospect is RFC 7662. Any authenticated confidential client may
 // introspect any token; public clients may not. An unknown, expired,
@@ -94,29 +88,8 @@ func (s *Server) introspectRefresh(ctx context.Context, tok string) (*oauth.Intr
 	return resp, nil
 }
 
-// verifyAccess checks an access token's signature, issuer and lifetime,
-// and returns its claims; ok is false for a token Rotor would not accept.
-func (s *Server) verifyAccess(ctx context.Context, tok string, checkExpiry bool) (*accessClaims, bool) {
-	if len(tok) > maxTokenLen {
-		return nil, false
-	}
-	payload, err := s.opts.Signer.Verify(ctx, tok)
-	if err != nil {
-		return nil, false
-	}
-	var c accessClaims
-	if err := json.Unmarshal(payload, &c); err != nil || c.Issuer != s.opts.Issuer || c.JTI == "" {
-		return nil, false
-	}
-	now := s.now().Unix()
-	if checkExpiry && (now >= c.Expiry || now+60 < c.NotBefore) {
-		return nil, false
-	}
-	return &c, true
-}
-
 func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Introspection, error) {
-	c, ok := s.verifyAccess(ctx, tok, true)
+	c, ok := s.tokens.Verify(ctx, tok, true)
 	if !ok {
 		return inactive, nil
 	}
@@ -149,59 +122,4 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 		Exp: c.Expiry, Iat: c.IssuedAt, Nbf: c.NotBefore, Sub: c.Subject, Aud: aud,
 		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID, Cnf: c.Cnf,
 	}, nil
-}
-
-// handleRevoke is RFC 7009. A refresh token revokes its whole family; an
-// access token is deny-listed until it expires; a token Rotor does not
-// know is answered 200 like a revoked one (§2.2), and a token issued to
-// another client is refused.
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	c, tok, ok := s.tokenRequest(w, r)
-	if !ok {
-		return
-	}
-	ctx := r.Context()
-	var err error
-	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
-		err = s.families.RevokeToken(ctx, c, tok, meta(r))
-		var fe *family.Error
-		switch {
-		case errors.Is(err, family.ErrWrongClient):
-			oauth.WriteError(w, oauth.UnauthorizedClient("the token was not issued to this client"))
-			return
-		case errors.As(err, &fe):
-			err = nil // unknown or malformed: nothing to revoke
-		}
-	} else {
-		err = s.revokeAccess(ctx, c, tok, meta(r))
-	}
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-}
-
-func (s *Server) revokeAccess(ctx context.Context, c *store.Client, tok string, m family.Meta) error {
-	claims, ok := s.verifyAccess(ctx, tok, false)
-	if !ok {
-		return nil
-	}
-	if claims.ClientID != c.ID {
-		return oauth.UnauthorizedClient("the token was not issued to this client")
-	}
-	now := s.now()
-	exp := time.Unix(claims.Expiry, 0)
-	if !exp.After(now) {
-		return nil // expired already: nothing to deny
-	}
-	return s.opts.Store.Tx(ctx, func(tx store.Tx) error {
-		if err := tx.Deny(ctx, store.Denial{Key: family.DenyJTI(claims.JTI), ExpiresAt: exp.Add(time.Minute)}); err != nil {
-			return err
-		}
-		return tx.AppendEvents(ctx, &store.Event{Time: now, Type: audit.AccessTokenRevoked, ClientID: c.ID,
-			Subject: claims.Subject, FamilyID: claims.SID, TokenID: claims.JTI, IP: m.IP, UserAgent: m.UserAgent,
-			Reason: audit.ReasonRevocationEndpoint})
-	})
 }

@@ -21,7 +21,7 @@ func (s *Server) metadata() oauth.Metadata {
 		DenyListEndpoint:                           iss + "/oauth2/denylist",
 		DPoPSigningAlgs:                            dpop.AlgorithmNames(),
 		ResponseTypesSupported:                     []string{},
-		GrantTypesSupported:                        []string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword},
+		GrantTypesSupported:                        GrantTypes(),
 		TokenEndpointAuthMethodsSupported:          auth,
 		RevocationEndpointAuthMethodsSupported:     auth,
 		IntrospectionEndpointAuthMethodsSupported:  []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT},
@@ -33,17 +33,4 @@ func (s *Server) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_ = json.NewEncoder(w).Encode(s.metadata())
-}
-
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	b, err := s.opts.Signer.JWKS(r.Context())
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	// Short enough that verifiers see a rotated key well within the
-	// prepublication window.
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(b)
 }

@@ -12,35 +12,36 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/token"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
-// Signer signs and verifies access tokens and publishes the JWKS; the keys
-// package's Manager is the implementation. All methods are safe for
-// concurrent use; Sign is on the hot path and must not touch the database.
-type Signer interface {
-	// Sign returns a compact JWS of claims with typ at+jwt.
-	Sign(ctx context.Context, claims any) (token, kid string, err error)
-	// Verify checks a token's signature against the published keys and
-	// returns its payload; claims are the caller's to check.
-	Verify(ctx context.Context, token string) ([]byte, error)
-	// JWKS returns the JSON Web Key Set of the published keys.
-	JWKS(ctx context.Context) ([]byte, error)
-}
+// Signer signs and verifies access tokens and publishes the JWKS; see
+// [token.Signer].
+type Signer = token.Signer
 
-// Options configure a [Server].
+// Options configure a [Server]. Every part is built by the caller and
+// injected; New refuses a missing one rather than building a default.
 type Options struct {
 	// Issuer is the issuer URL, without a trailing slash.
 	Issuer  string
 	Store   store.Store
 	Secrets *secret.Keys
 	Signer  Signer
-	// Family holds the token lifetimes and grace defaults.
-	Family family.Config
+	// Families creates and rotates refresh-token families; its settings
+	// (token lifetimes, grace) are the server's.
+	Families *family.Service
+	// Users authenticates users (the password grant).
+	Users *users.Service
+	// Passwords bounds the argon2id verifications of chosen client
+	// secrets; Users shares it.
+	Passwords *secret.Verifier
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Log receives structured logs; it never receives a token.
@@ -52,11 +53,12 @@ type Options struct {
 	DPoPNonce bool
 }
 
-// Server is Rotor's http.Handler.
+// Server is Rotor's http.Handler for machines: the OAuth endpoints.
 type Server struct {
 	opts     Options
 	issuer   *url.URL
 	families *family.Service
+	tokens   *token.Issuer
 	auth     *clientAuth
 	dpop     *dpop.Verifier
 	// tokenURL is the token endpoint as proofs name it (htu).
@@ -69,8 +71,8 @@ type Server struct {
 
 // New validates opts and returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil {
-		return nil, errors.New("server: Store, Secrets and Signer are required")
+	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil {
+		return nil, errors.New("server: Store, Secrets, Signer, Families, Users and Passwords are required")
 	}
 	opts.Issuer = strings.TrimRight(opts.Issuer, "/")
 	iss, err := url.Parse(opts.Issuer)
@@ -86,30 +88,25 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = oauth.MaxFormBytes
 	}
-	if opts.Family.AccessTokenTTL <= 0 {
-		opts.Family = family.DefaultConfig()
-	}
 	s := &Server{
 		opts:     opts,
 		issuer:   iss,
-		families: family.New(opts.Store, opts.Secrets, opts.Family, opts.Now, opts.Log),
-		auth:     newClientAuth(opts.Store, opts.Secrets, opts.Now),
+		families: opts.Families,
+		tokens:   token.NewIssuer(opts.Issuer, opts.Signer, opts.Now),
+		auth:     newClientAuth(opts.Store, opts.Secrets, opts.Passwords, opts.Now),
 		dpop:     dpop.NewVerifier(opts.Secrets.Hash("rotor dpop nonce"), opts.DPoPNonce, opts.Now),
 		tokenURL: opts.Issuer + "/oauth2/token",
 		log:      opts.Log,
 		now:      opts.Now,
 	}
-	s.grants = map[string]grant{
-		oauth.GrantRefreshToken:      refreshGrant{s},
-		oauth.GrantClientCredentials: clientCredentialsGrant{s},
-		oauth.GrantPassword:          passwordGrant{s},
-	}
+	s.grants = newGrants(grantDeps{
+		store: opts.Store, families: opts.Families, users: opts.Users, tokens: s.tokens, now: opts.Now, log: opts.Log,
+	})
 	s.routes()
 	return s, nil
 }
 
-// Families returns the family service the server uses, for the CLI and
-// for tests.
+// Families returns the family service the server uses, for tests.
 func (s *Server) Families() *family.Service { return s.families }
 
 func (s *Server) routes() {
@@ -145,12 +142,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // meta describes the request for the audit trail.
-func meta(r *http.Request) family.Meta {
+func meta(r *http.Request) audit.Meta {
 	ip, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	return family.Meta{IP: cleanHeader(ip), UserAgent: cleanHeader(r.UserAgent())}
+	return audit.Meta{IP: cleanHeader(ip), UserAgent: cleanHeader(r.UserAgent())}
 }
 
 // cleanHeader makes a header value fit for the audit trail: valid UTF-8
@@ -192,12 +189,18 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	oauth.WriteError(w, oauth.ServerError("the server could not complete the request"))
 }
 
-// writeErr writes an *oauth.Error, or a server_error for anything else.
+// writeErr writes an *oauth.Error, temporarily_unavailable for a busy
+// password verifier, or a server_error for anything else.
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oauth.Error
-	if errors.As(err, &oe) {
+	switch {
+	case errors.As(err, &oe):
 		oauth.WriteError(w, oe)
-		return
+	case errors.Is(err, secret.ErrBusy):
+		e := oauth.TemporarilyUnavailable("the server is busy verifying credentials; retry shortly")
+		e.RetryAfter = 1
+		oauth.WriteError(w, e)
+	default:
+		s.internalError(w, r, err)
 	}
-	s.internalError(w, r, err)
 }

@@ -5,34 +5,31 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/dpop"
-	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
-	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
+
+// The token endpoint (RFC 6749 §3.2) owns the steps every grant shares:
+// parse the form, verify the DPoP proof, authenticate the client, check
+// that it may use the grant, resolve the audience, and write the answer.
+// The grants themselves live one per file (grant_*.go) and are found in
+// the registry of grants.go.
 
 // tokenRequest is what the token endpoint hands to a grant: the parsed
 // form and the authenticated client.
 type tokenRequest struct {
 	form   oauth.Form
 	client *store.Client
-	meta   family.Meta
+	meta   audit.Meta
 	// aud is the audience of the access token, resolved before the grant
 	// runs so that a bad resource fails before anything is written.
 	aud []string
 	// jkt is the thumbprint of the request's verified DPoP proof key, or
 	// "": the access token is bound to it, and a new family too.
 	jkt string
-}
-
-// grant is one grant type. The token endpoint has already parsed the form,
-// authenticated the client and checked that it may use the grant.
-type grant interface {
-	token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error)
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -106,8 +103,10 @@ func (s *Server) grantRequest(ctx context.Context, g grant, gt string, req *toke
 	return nil
 }
 
-// recorded marks a refusal already in the audit trail (a failed refresh,
-// password or client authentication), so it is not recorded twice.
+// recorded marks a refusal whose audit event its maker wrote already (a
+// failed refresh, password or client authentication), so that the token
+// endpoint does not record it a second time as token_request_failed.
+// Only the code that records an event wraps its refusal in it.
 type recorded struct{ error }
 
 func (r recorded) Unwrap() error { return r.error }
@@ -122,8 +121,7 @@ func (s *Server) auditRefusal(ctx context.Context, req *tokenRequest, gt string,
 	if errors.As(err, &rec) || !errors.As(err, &oe) {
 		return
 	}
-	ev := &store.Event{Time: s.now(), Type: audit.TokenRequestFailed, ClientID: req.client.ID, IP: req.meta.IP,
-		UserAgent: req.meta.UserAgent, Reason: oe.Code, Detail: "grant=" + gt + ": " + oe.Description}
+	ev := audit.NewTokenRequestFailed(req.meta.At(s.now()), req.client.ID, gt, oe.Code, oe.Description)
 	if aerr := s.opts.Store.AppendEvents(ctx, ev); aerr != nil {
 		s.log.ErrorContext(ctx, "audit: cannot record a refused token request", "err", aerr)
 	}
@@ -149,34 +147,6 @@ func (s *Server) verifyProof(r *http.Request) (*dpop.Proof, error) {
 		return nil, oauth.InvalidDPoPProof(de.Reason)
 	}
 	return p, err
-}
-
-// authenticate parses and checks the request's client credentials,
-// recording failures in the audit trail.
-func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, error) {
-	creds, err := parseCredentials(r, f)
-	if err != nil {
-		return nil, err
-	}
-	if creds.Method == oauth.AuthPrivateKeyJWT {
-		// Built only for assertions: every other token request skips it.
-		creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
-	}
-	c, err := s.auth.authenticate(r.Context(), creds)
-	var oe *oauth.Error
-	if errors.As(err, &oe) {
-		m := meta(r)
-		ev := &store.Event{Time: s.now(), Type: audit.ClientAuthFailed, ClientID: creds.ClientID,
-			IP: m.IP, UserAgent: m.UserAgent, Reason: oe.Description}
-		if len(ev.ClientID) > 128 {
-			ev.ClientID = ev.ClientID[:128]
-		}
-		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
-			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
-		}
-		return nil, recorded{err}
-	}
-	return c, err
 }
 
 // audience resolves the access token's aud (RFC 8707): the requested
@@ -218,211 +188,4 @@ func requestedScopes(f oauth.Form, allowed []string) ([]string, error) {
 		}
 	}
 	return asked, nil
-}
-
-// accessClaims are the claims of an RFC 9068 access token (SPEC §2).
-type accessClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
-	Expiry    int64    `json:"exp"`
-	IssuedAt  int64    `json:"iat"`
-	NotBefore int64    `json:"nbf"`
-	JTI       string   `json:"jti"`
-	ClientID  string   `json:"client_id"`
-	Scope     string   `json:"scope,omitempty"`
-	SID       string   `json:"sid,omitempty"`
-	// Cnf binds a DPoP token to its key (RFC 9449 §6.1).
-	Cnf *oauth.Confirmation `json:"cnf,omitempty"`
-}
-
-// accessToken describes an access token to sign.
-type accessToken struct {
-	jti     string
-	subject string
-	sid     string
-	scopes  []string
-}
-
-func (s *Server) accessTTL(c *store.Client) time.Duration {
-	if c.AccessTokenTTL != nil {
-		return *c.AccessTokenTTL
-	}
-	return s.opts.Family.AccessTokenTTL
-}
-
-// respond signs the access token and builds the token response.
-func (s *Server) respond(ctx context.Context, req *tokenRequest, at accessToken, g *family.Grant) (*oauth.TokenResponse, error) {
-	now := s.now()
-	ttl := s.accessTTL(req.client)
-	claims := accessClaims{
-		Issuer: s.opts.Issuer, Subject: at.subject, Audience: req.aud,
-		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-		JTI: at.jti, ClientID: req.client.ID, Scope: oauth.JoinScope(at.scopes), SID: at.sid,
-	}
-	tokenType := "Bearer"
-	if req.jkt != "" {
-		claims.Cnf, tokenType = &oauth.Confirmation{JKT: req.jkt}, "DPoP"
-	}
-	tok, _, err := s.opts.Signer.Sign(ctx, claims)
-	if err != nil {
-		return nil, err
-	}
-	resp := &oauth.TokenResponse{
-		AccessToken: tok,
-		TokenType:   tokenType,
-		ExpiresIn:   int64(ttl / time.Second),
-		Scope:       oauth.JoinScope(at.scopes),
-	}
-	if g != nil {
-		resp.RefreshToken = g.RefreshToken
-		resp.RefreshTokenExpiresIn = int64(g.RefreshExpiresIn(now) / time.Second)
-	}
-	return resp, nil
-}
-
-// refreshGrant is grant_type=refresh_token (RFC 6749 §6, SPEC §3).
-type refreshGrant struct{ s *Server }
-
-func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
-	rt := req.form.Get("refresh_token")
-	if rt == "" {
-		return nil, oauth.InvalidRequest("refresh_token is required")
-	}
-	var scopes []string
-	if req.form.Has("scope") {
-		var err error
-		if scopes, err = oauth.ParseScope(req.form.Get("scope")); err != nil {
-			return nil, err
-		}
-		if scopes == nil {
-			scopes = []string{}
-		}
-	}
-	jti := secret.NewID()
-	fg, err := g.s.families.Refresh(ctx, family.RefreshParams{
-		Client: req.client, Token: rt, Scopes: scopes, DPoPJKT: req.jkt, AccessTokenID: jti, Meta: req.meta,
-	})
-	if err != nil {
-		if fe := familyError(err); fe != err {
-			return nil, recorded{fe} // the family service recorded it
-		}
-		return nil, err
-	}
-	return g.s.respond(ctx, req, accessToken{jti: jti, subject: fg.Family.Subject, sid: fg.Family.ID, scopes: fg.Scopes}, fg)
-}
-
-// familyError maps the family package's domain errors to RFC codes; other
-// errors pass through as server errors.
-func familyError(err error) error {
-	var fe *family.Error
-	if !errors.As(err, &fe) {
-		return err
-	}
-	switch fe {
-	case family.ErrInvalidScope:
-		return oauth.InvalidScope("the requested scope exceeds the grant")
-	case family.ErrReplayed:
-		return oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
-	case family.ErrExpiredIdle, family.ErrExpiredAbsolute:
-		return oauth.InvalidGrant("the refresh token has expired")
-	case family.ErrRevoked:
-		return oauth.InvalidGrant("the grant has been revoked")
-	case family.ErrUserDisabled, family.ErrUserDeleted, family.ErrTokensInvalidated:
-		return oauth.InvalidGrant("the grant is no longer valid; sign in again")
-	case family.ErrDPoPMismatch:
-		return oauth.InvalidGrant("the DPoP key does not match the grant; the grant has been revoked")
-	case family.ErrDPoPMissing:
-		return oauth.InvalidDPoPProof("the grant is bound to a key; send a DPoP proof")
-	default:
-		return oauth.InvalidGrant("the refresh token is invalid")
-	}
-}
-
-// clientCredentialsGrant is grant_type=client_credentials (RFC 6749 §4.4):
-// an access token for the client itself, no refresh token, no family.
-type clientCredentialsGrant struct{ s *Server }
-
-func (g clientCredentialsGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
-	if req.client.Public {
-		return nil, oauth.UnauthorizedClient("public clients may not use client_credentials")
-	}
-	scopes, err := requestedScopes(req.form, req.client.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	return g.s.issueOnly(ctx, req, accessToken{jti: secret.NewID(), subject: req.client.ID, scopes: scopes}, oauth.GrantClientCredentials)
-}
-
-// issueOnly answers with an access token and no refresh token, and
-// records the issue.
-func (s *Server) issueOnly(ctx context.Context, req *tokenRequest, at accessToken, grant string) (*oauth.TokenResponse, error) {
-	resp, err := s.respond(ctx, req, at, nil)
-	if err != nil {
-		return nil, err
-	}
-	ev := &store.Event{Time: s.now(), Type: audit.AccessTokenIssued, ClientID: req.client.ID, Subject: at.subject,
-		TokenID: at.jti, IP: req.meta.IP, UserAgent: req.meta.UserAgent, Detail: "grant=" + grant}
-	if err := s.opts.Store.AppendEvents(ctx, ev); err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
-// passwordGrant is grant_type=password (RFC 6749 §4.3), for clients that
-// enable it. It creates a family like any user grant.
-type passwordGrant struct{ s *Server }
-
-func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
-	username, password := req.form.Get("username"), req.form.Get("password")
-	if username == "" || !req.form.Has("password") {
-		return nil, oauth.InvalidRequest("username and password are required")
-	}
-	if len(username) > 256 || len(password) > 1024 {
-		return nil, oauth.InvalidGrant("invalid username or password")
-	}
-	scopes, err := requestedScopes(req.form, req.client.Scopes)
-	if err != nil {
-		return nil, err
-	}
-	u, err := g.s.opts.Store.GetUserByUsername(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		u, err = &store.User{}, nil // checked against a dummy hash: same time as a wrong password
-	}
-	if err != nil {
-		return nil, err
-	}
-	ok, err := g.s.auth.slow.verify(ctx, u.PasswordPHC, password)
-	switch {
-	case err != nil:
-		return nil, err
-	case u.ID == "":
-		return nil, g.fail(ctx, req, "", "unknown_user")
-	case !ok:
-		return nil, g.fail(ctx, req, u.ID, "wrong_password")
-	case u.Disabled:
-		return nil, g.fail(ctx, req, u.ID, audit.ReasonUserDisabled)
-	}
-	jti := secret.NewID()
-	if !req.client.AllowsGrant(oauth.GrantRefreshToken) {
-		// No refresh token will be handed out, so no family: an access
-		// token alone, recorded like client_credentials.
-		return g.s.issueOnly(ctx, req, accessToken{jti: jti, subject: u.ID, scopes: scopes}, oauth.GrantPassword)
-	}
-	fg, err := g.s.families.Create(ctx, family.CreateParams{
-		Client: req.client, User: u, Scopes: scopes, AccessTokenID: jti, Grant: oauth.GrantPassword, DPoPJKT: req.jkt, Meta: req.meta,
-	})
-	if err != nil {
-		return nil, familyError(err)
-	}
-	return g.s.respond(ctx, req, accessToken{jti: jti, subject: u.ID, sid: fg.Family.ID, scopes: scopes}, fg)
-}
-
-func (g passwordGrant) fail(ctx context.Context, req *tokenRequest, subject, reason string) error {
-	ev := &store.Event{Time: g.s.now(), Type: audit.PasswordGrantFailed, ClientID: req.client.ID, Subject: subject,
-		IP: req.meta.IP, UserAgent: req.meta.UserAgent, Reason: reason}
-	if err := g.s.opts.Store.AppendEvents(ctx, ev); err != nil {
-		g.s.log.ErrorContext(ctx, "audit: cannot record password grant failure", "err", err)
-	}
-	return recorded{oauth.InvalidGrant("invalid username or password")}
 }

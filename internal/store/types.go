@@ -116,6 +116,9 @@ type Event struct {
 	Reason string
 	// Detail is free text or JSON with further facts; never a secret.
 	Detail string
+	// Actor names who made a change ("cli", "admin:<key id>",
+	// "user:<id>"); empty for token requests, whose actor is the client.
+	Actor string
 }
 
 // SigningKey is a JWS signing key. The private key is sealed with a key

@@ -18,6 +18,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
 // Logs collects the server's JSON logs from many goroutines.
@@ -73,9 +74,19 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 	if err := km.EnsureCurrent(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	o := server.Options{Issuer: issuer, Store: st, Secrets: secrets, Signer: km, Family: family.DefaultConfig(), Log: log}
+	o := server.Options{Issuer: issuer, Store: st, Secrets: secrets, Signer: km, Log: log, Passwords: secret.NewVerifier(0)}
 	for _, f := range opts {
 		f(&o)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	if o.Families == nil {
+		o.Families = family.New(st, secrets, family.DefaultConfig(), now, log)
+	}
+	if o.Users == nil {
+		o.Users = users.New(st, o.Families, o.Passwords, now)
 	}
 	srv, err := server.New(o)
 	if err != nil {

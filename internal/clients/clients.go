@@ -1,0 +1,329 @@
+// Package clients owns the rules for OAuth clients: what a valid client
+// is (its id, grant types, scopes, audiences, redirect URIs, lifetimes
+// and authentication method), and how one is created, updated, disabled,
+// enabled and deleted: one transaction each, audited with its actor, and
+// ending the client's sessions where it must. The CLI, the admin API and
+// the pages are thin adapters over it.
+//
+// It imports internal/family, internal/audit, internal/oauth,
+// internal/secret and internal/store, nothing higher.
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// Errors of this package. A *[ValidationError] lists what is wrong with
+// a client, in words.
+var (
+	ErrNotFound = errors.New("clients: no such client")
+	ErrExists   = errors.New("clients: a client with that id exists already")
+)
+
+// ValidationError lists every problem of a client.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// MaxIDLen bounds a client id.
+const MaxIDLen = 128
+
+// Options are the rules that depend on the rest of the server.
+type Options struct {
+	// GrantTypes are the grant types a client may be given: the token
+	// endpoint's registry.
+	GrantTypes []string
+	// CheckJWKS validates an inline JSON Web Key Set for private_key_jwt,
+	// and CheckJWKSURI the URL of one; nil accepts any.
+	CheckJWKS    func([]byte) error
+	CheckJWKSURI func(string) error
+	// Name writes a setting's key ("reuse_grace", "redirect_uris") as
+	// the caller's user knows it (a flag, a JSON member); the key itself
+	// when nil.
+	Name func(key string) string
+}
+
+// Service changes clients. It is safe for concurrent use.
+type Service struct {
+	st   store.Store
+	keys *secret.Keys
+	fams *family.Service
+	opts Options
+	now  func() time.Time
+}
+
+// New returns a Service.
+func New(st store.Store, keys *secret.Keys, fams *family.Service, opts Options, now func() time.Time) *Service {
+	if opts.Name == nil {
+		opts.Name = func(k string) string { return k }
+	}
+	return &Service{st: st, keys: keys, fams: fams, opts: opts, now: now}
+}
+
+// Validate checks every rule for a client and normalises its lists
+// (trimmed, without duplicates). It reports every problem at once.
+func (s *Service) Validate(c *store.Client) error {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	name := s.opts.Name
+
+	if err := CheckID(c.ID); err != nil {
+		add("%s: %v", name("id"), err)
+	}
+	var grants []string
+	for _, g := range c.GrantTypes {
+		g = strings.TrimSpace(g)
+		switch {
+		case g == "":
+		case !slices.Contains(s.opts.GrantTypes, g):
+			add("unknown grant type %q: Rotor supports %s", g, strings.Join(s.opts.GrantTypes, ", "))
+		case c.Public && g == oauth.GrantClientCredentials:
+			add("a public client cannot use client_credentials: it has no secret to prove who it is")
+		case !slices.Contains(grants, g):
+			grants = append(grants, g)
+		}
+	}
+	if len(grants) == 0 && len(p) == 0 {
+		add("%s names no grant type", name("grant_types"))
+	}
+	c.GrantTypes = grants
+
+	for _, sc := range c.Scopes {
+		if _, err := oauth.ParseScope(sc); err != nil || strings.ContainsAny(sc, " ,") || sc == "" {
+			add("%s: %q is not a scope: scopes are separated by spaces, not commas, and are words of visible ASCII characters without quotes or backslashes", name("scopes"), sc)
+		}
+	}
+	c.Scopes = dedupe(c.Scopes)
+
+	var auds []string
+	for _, a := range c.Audiences {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			add("%s has an empty entry", name("audiences"))
+			continue
+		}
+		auds = append(auds, a)
+	}
+	c.Audiences = dedupe(auds)
+
+	var uris []string
+	for _, v := range c.RedirectURIs {
+		u, err := url.Parse(strings.TrimSpace(v))
+		if err != nil || !u.IsAbs() || u.Fragment != "" {
+			add("%s: %q must be an absolute URI without a fragment", name("redirect_uris"), v)
+			continue
+		}
+		uris = append(uris, u.String())
+	}
+	c.RedirectURIs = dedupe(uris)
+
+	p = append(p, family.Lifetimes{
+		AccessTokenTTL: c.AccessTokenTTL, RefreshIdleTTL: c.RefreshIdleTTL,
+		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL, ReuseGrace: c.ReuseGrace,
+	}.Problems(name)...)
+
+	switch {
+	case c.AuthMethod == oauth.AuthPrivateKeyJWT:
+		if (c.JWKS == nil) == (c.JWKSURI == "") {
+			add("a private_key_jwt client needs exactly one of a JWKS and a JWKS URI")
+		}
+		if c.JWKS != nil && s.opts.CheckJWKS != nil {
+			if err := s.opts.CheckJWKS(c.JWKS); err != nil {
+				add("%s: %v", name("jwks"), err)
+			}
+		}
+		if c.JWKSURI != "" && s.opts.CheckJWKSURI != nil {
+			if err := s.opts.CheckJWKSURI(c.JWKSURI); err != nil {
+				add("%s: %v", name("jwks_uri"), err)
+			}
+		}
+		if c.Public || c.SecretHash != nil || c.SecretPHC != "" {
+			add("a private_key_jwt client has no secret and is not public")
+		}
+	case c.AuthMethod != "":
+		add("unknown authentication method %q", c.AuthMethod)
+	case c.Public && (c.SecretHash != nil || c.SecretPHC != ""):
+		add("a public client has no secret")
+	case !c.Public && c.SecretHash == nil && c.SecretPHC == "":
+		add("a confidential client needs a secret (or keys, for private_key_jwt)")
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+// CheckID checks a client id: 1 to MaxIDLen visible ASCII characters.
+func CheckID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("a client id is 1 to %d characters", MaxIDLen)
+	}
+	for _, r := range id {
+		if r <= ' ' || r > '~' {
+			return fmt.Errorf("%q may hold only visible ASCII characters, without spaces", id)
+		}
+	}
+	return nil
+}
+
+func dedupe(list []string) []string {
+	var out []string
+	for _, v := range list {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Secret says how a new client authenticates, beside its AuthMethod.
+type Secret struct {
+	// Generate mints a 256-bit secret, returned once by Create and stored
+	// as a keyed hash.
+	Generate bool
+	// Chosen is a secret the operator chose, stored as an argon2id hash.
+	Chosen string
+}
+
+// Create validates and registers c (with its secret), recorded as
+// client_created. It returns the minted secret when sec.Generate is set:
+// the only time it exists outside the client.
+func (s *Service) Create(ctx context.Context, c *store.Client, sec Secret, m audit.Meta) (minted string, err error) {
+	switch {
+	case sec.Generate && sec.Chosen != "":
+		return "", &ValidationError{Problems: []string{"choose a generated or a chosen secret, not both"}}
+	case sec.Generate:
+		minted = secret.NewClientSecret()
+		c.SecretHash = s.keys.Hash(minted)
+	case sec.Chosen != "":
+		c.SecretPHC = secret.HashPassword(sec.Chosen)
+	}
+	if err := s.Validate(c); err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	c.CreatedAt, c.UpdatedAt = now, now
+	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateClient(ctx, c); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewClientCreated(m.At(now), c))
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return "", ErrExists
+	}
+	if err != nil {
+		return "", fmt.Errorf("clients: create %q: %w", c.ID, err)
+	}
+	return minted, nil
+}
+
+// Get returns a client.
+func (s *Service) Get(ctx context.Context, id string) (*store.Client, error) {
+	c, err := s.st.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return c, err
+}
+
+// List returns every client, ordered by id.
+func (s *Service) List(ctx context.Context) ([]store.Client, error) { return s.st.ListClients(ctx) }
+
+// Update applies edit to the client id, validates the result and stores
+// it, recorded as client_updated with what (the names of the settings
+// changed, never a secret).
+func (s *Service) Update(ctx context.Context, id, what string, edit func(*store.Client) error, m audit.Meta) (*store.Client, error) {
+	var c *store.Client
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		if c, err = tx.GetClient(ctx, id); err != nil {
+			return err
+		}
+		if err := edit(c); err != nil {
+			return err
+		}
+		c.ID = id
+		if err := s.Validate(c); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		c.UpdatedAt = now
+		if err := tx.UpdateClient(ctx, c); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewClientUpdated(m.At(now), c, what))
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return c, err
+}
+
+// SetDisabled disables or enables a client. Disabling revokes every live
+// family of the client (deny-listing their access tokens) in the same
+// transaction, so enabling it again brings no session back.
+func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool, m audit.Meta) ([]string, error) {
+	var ids []string
+	err := s.st.Tx(ctx, func(tx store.Tx) error {
+		c, err := tx.GetClient(ctx, id)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		c.Disabled, c.UpdatedAt = disabled, now
+		if err := tx.UpdateClient(ctx, c); err != nil {
+			return err
+		}
+		if !disabled {
+			return tx.AppendEvents(ctx, audit.NewClientEnabled(m.At(now), c))
+		}
+		if ids, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{ClientID: id}, audit.ReasonAdmin, m); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewClientDisabled(m.At(now), c, len(ids)))
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clients: update %q: %w", id, err)
+	}
+	return ids, nil
+}
+
+// Delete revokes every live family of the client (deny-listing their
+// access tokens) and deletes it, in one transaction.
+func (s *Service) Delete(ctx context.Context, id string, m audit.Meta) ([]string, error) {
+	var ids []string
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		if _, err := tx.GetClient(ctx, id); err != nil {
+			return err
+		}
+		if ids, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{ClientID: id}, audit.ReasonAdmin, m); err != nil {
+			return err
+		}
+		if err := tx.DeleteClient(ctx, id); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewClientDeleted(m.At(s.now().UTC()), id, len(ids)))
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("clients: delete %q: %w", id, err)
+	}
+	return ids, nil
+}

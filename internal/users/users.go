@@ -1,0 +1,274 @@
+// Package users owns the rules for users (resource owners): how usernames
+// and passwords are written (PRECIS, RFC 8265), how a user is created,
+// disabled, enabled and given a new password (one transaction each, which
+// also ends the user's sessions where it must, audited with its actor),
+// and how a user is authenticated (argon2id through a bounded
+// [secret.Verifier]). The CLI, the admin API and the pages are thin
+// adapters over it.
+//
+// It imports internal/family, internal/audit, internal/secret and
+// internal/store, nothing higher.
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// Limits on what a person types.
+const (
+	// MaxUsernameLen bounds a username, in bytes after normalisation.
+	MaxUsernameLen = 256
+	// MinPasswordLen is the shortest password accepted, in characters.
+	MinPasswordLen = 8
+	// MaxPasswordLen bounds what is hashed, in bytes; argon2id takes any
+	// length, but a password of megabytes is a mistake or an attack.
+	MaxPasswordLen = 1024
+)
+
+// Errors of this package. A *[ValidationError] says what is wrong with a
+// value in words an operator or a person understands.
+var (
+	ErrNotFound = errors.New("users: no such user")
+	ErrExists   = errors.New("users: a user with that name exists already")
+)
+
+// ValidationError is a username or password that breaks a rule.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Username returns the canonical form of a username (PRECIS
+// UsernameCaseMapped, RFC 8265 §3.3): case-folded and width-mapped, so
+// "alice", "Alice" and full-width "ａlice" are one user.
+func Username(s string) (string, error) {
+	if s == "" {
+		return "", invalid("the username is empty")
+	}
+	if len(s) > 4*MaxUsernameLen {
+		return "", invalid("the username is longer than %d bytes", MaxUsernameLen)
+	}
+	n, err := precis.UsernameCaseMapped.String(s)
+	if err != nil {
+		return "", invalid("the username %q is not allowed: use letters, digits and punctuation, without spaces or control characters", s)
+	}
+	if len(n) > MaxUsernameLen {
+		return "", invalid("the username is longer than %d bytes", MaxUsernameLen)
+	}
+	return n, nil
+}
+
+// Password returns the canonical form of a password (PRECIS
+// OpaqueString, RFC 8265 §4.2: NFC, non-ASCII spaces mapped), so the NFD
+// and NFC spellings of one password are the same password. It must be at
+// least MinPasswordLen characters.
+func Password(s string) (string, error) {
+	if s == "" {
+		return "", invalid("the password is empty")
+	}
+	if len(s) > MaxPasswordLen {
+		return "", invalid("the password is longer than %d bytes", MaxPasswordLen)
+	}
+	n, err := precis.OpaqueString.String(s)
+	if err != nil {
+		return "", invalid("the password holds characters that are not allowed (control characters, for one)")
+	}
+	if utf8.RuneCountInString(n) < MinPasswordLen {
+		return "", invalid("the password is shorter than %d characters", MinPasswordLen)
+	}
+	if len(n) > MaxPasswordLen {
+		return "", invalid("the password is longer than %d bytes", MaxPasswordLen)
+	}
+	return n, nil
+}
+
+// Service changes and authenticates users. It is safe for concurrent use.
+type Service struct {
+	st   store.Store
+	fams *family.Service
+	pw   *secret.Verifier
+	now  func() time.Time
+}
+
+// New returns a Service. fams ends the sessions of a user who is
+// disabled or changes their password; pw bounds the argon2id
+// verifications of Authenticate.
+func New(st store.Store, fams *family.Service, pw *secret.Verifier, now func() time.Time) *Service {
+	return &Service{st: st, fams: fams, pw: pw, now: now}
+}
+
+// Create creates a user with a password, recorded as user_created.
+func (s *Service) Create(ctx context.Context, username, password string, m audit.Meta) (*store.User, error) {
+	name, err := Username(username)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := Password(password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	u := &store.User{ID: secret.NewID(), Username: name, PasswordPHC: secret.HashPassword(pw), CreatedAt: now, UpdatedAt: now}
+	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewUserCreated(m.At(now), u))
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, ErrExists
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: create %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// Lookup returns the user a username names, in its canonical form (or,
+// for a user created before usernames were normalised, as stored).
+func (s *Service) Lookup(ctx context.Context, username string) (*store.User, error) {
+	return lookup(ctx, s.st, username)
+}
+
+func lookup(ctx context.Context, q store.Queries, username string) (*store.User, error) {
+	name, err := Username(username)
+	if err != nil {
+		return nil, ErrNotFound // no user can have an invalid name
+	}
+	u, err := q.GetUserByUsername(ctx, name)
+	if errors.Is(err, store.ErrNotFound) && name != username {
+		u, err = q.GetUserByUsername(ctx, username)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return u, err
+}
+
+// List returns every user, ordered by username.
+func (s *Service) List(ctx context.Context) ([]store.User, error) { return s.st.ListUsers(ctx) }
+
+// SetPassword gives the user id a new password and signs them out
+// everywhere: tokens_valid_after moves to now and every live family is
+// revoked (its access tokens deny-listed), all in one transaction.
+func (s *Service) SetPassword(ctx context.Context, id, password string, m audit.Meta) (*store.User, []string, error) {
+	pw, err := Password(password)
+	if err != nil {
+		return nil, nil, err
+	}
+	phc := secret.HashPassword(pw) // slow: before the transaction, not under its lock
+	return s.change(ctx, id, m, func(u *store.User, now time.Time) {
+		u.PasswordPHC, u.TokensValidAfter = phc, now
+	}, audit.ReasonPasswordChanged, audit.NewUserPasswordChanged)
+}
+
+// Disable stops the user from signing in and revokes every live family,
+// in one transaction: re-enabling the user does not bring them back.
+func (s *Service) Disable(ctx context.Context, id string, m audit.Meta) (*store.User, []string, error) {
+	return s.change(ctx, id, m, func(u *store.User, _ time.Time) { u.Disabled = true },
+		audit.ReasonUserDisabled, audit.NewUserDisabled)
+}
+
+// Enable lets a disabled user sign in again. The row is read under its
+// lock inside the transaction, so it cannot undo a concurrent change.
+func (s *Service) Enable(ctx context.Context, id string, m audit.Meta) (*store.User, error) {
+	var u *store.User
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		if u, err = tx.LockUser(ctx, id); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		u.Disabled, u.UpdatedAt = false, now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewUserEnabled(m.At(now), u))
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: enable: %w", err)
+	}
+	return u, nil
+}
+
+// change applies edit to the user under its row lock, revokes every live
+// family of the user for reason and records the change, in one
+// transaction.
+func (s *Service) change(ctx context.Context, id string, m audit.Meta, edit func(*store.User, time.Time),
+	reason audit.Reason, event func(audit.Meta, *store.User, int) *store.Event) (*store.User, []string, error) {
+	var (
+		u   *store.User
+		ids []string
+	)
+	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
+		if u, err = tx.LockUser(ctx, id); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		edit(u, now)
+		u.UpdatedAt = now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if ids, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{Subject: id}, reason, m); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, event(m.At(now), u, len(ids)))
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("users: change %s: %w", id, err)
+	}
+	return u, ids, nil
+}
+
+// Authenticate checks a username and password. It returns the user, or a
+// reason why not (unknown_user, wrong_password, user_disabled) and no
+// user; err is for the infrastructure only ([secret.ErrBusy], a database
+// failure). An unknown name costs the same argon2id time as a wrong
+// password, so answers do not tell which names exist.
+func (s *Service) Authenticate(ctx context.Context, username, password string) (*store.User, audit.Reason, error) {
+	if len(username) > 4*MaxUsernameLen || len(password) > MaxPasswordLen {
+		return nil, audit.ReasonUnknownUser, nil
+	}
+	u, err := s.Lookup(ctx, username)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		u = &store.User{} // checked against a dummy hash
+	case err != nil:
+		return nil, "", err
+	}
+	if pw, err := precis.OpaqueString.String(password); err == nil {
+		password = pw
+	}
+	ok, err := s.pw.Verify(ctx, u.PasswordPHC, password)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case u.ID == "":
+		return nil, audit.ReasonUnknownUser, nil
+	case !ok:
+		return u, audit.ReasonWrongPassword, nil
+	case u.Disabled:
+		return u, audit.ReasonUserDisabled, nil
+	}
+	return u, "", nil
+}
