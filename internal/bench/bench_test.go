@@ -18,6 +18,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/store/sqlite"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/testrig"
+	"github.com/rotor-auth/rotor/internal/token"
 )
 
 // TestRunAgainstTarget drives a real server on loopback (--target) with
@@ -201,7 +202,7 @@ func TestFloorHandler(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the floor's token does not verify: %v", err)
 	}
-	var claims floorClaims
+	var claims token.Claims
 	if err := json.Unmarshal(payload, &claims); err != nil || claims.ClientID != "c1" || claims.Issuer != "http://floor.test" || claims.JTI == "" {
 		t.Fatalf("claims %+v (%v)", claims, err)
 	}

@@ -14,27 +14,12 @@ import (
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store/sqlite"
+	"github.com/rotor-auth/rotor/internal/token"
 )
 
 // Signer signs access tokens; [keys.Manager] is the implementation, the
 // same one the server signs with.
-type Signer interface {
-	Sign(ctx context.Context, claims any) (token, kid string, err error)
-}
-
-// floorClaims are shaped like the server's access-token claims (SPEC §2),
-// so that the floor signs and encodes as much as a real answer does.
-type floorClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
-	Expiry    int64    `json:"exp"`
-	IssuedAt  int64    `json:"iat"`
-	NotBefore int64    `json:"nbf"`
-	JTI       string   `json:"jti"`
-	ClientID  string   `json:"client_id"`
-	Scope     string   `json:"scope,omitempty"`
-}
+type Signer = token.Signer
 
 // floorTTL is the lifetime written in the floor's tokens (the server's
 // default).
@@ -46,6 +31,9 @@ const floorTTL = 10 * time.Minute
 // the token endpoint does; there is no client authentication and nothing
 // is stored. GET /healthz answers ok.
 func NewFloorHandler(issuer string, signer Signer) http.Handler {
+	// The server's own issuer: the floor signs the same claims the same
+	// way, so that it costs as much as a real answer does.
+	tokens := token.NewIssuer(issuer, signer, time.Now)
 	m := http.NewServeMux()
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	m.HandleFunc("POST /oauth2/token", func(w http.ResponseWriter, r *http.Request) {
@@ -63,15 +51,13 @@ func NewFloorHandler(issuer string, signer Signer) http.Handler {
 		if client == "" {
 			client = f.Get("client_id")
 		}
-		now := time.Now()
 		scope := f.Get("scope")
 		if scope == "" {
 			scope = benchScope
 		}
-		tok, _, err := signer.Sign(r.Context(), floorClaims{
-			Issuer: issuer, Subject: client, Audience: []string{issuer},
-			Expiry: now.Add(floorTTL).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-			JTI: secret.NewID(), ClientID: client, Scope: scope,
+		tok, _, err := tokens.Issue(r.Context(), token.Access{
+			JTI: secret.NewID(), Subject: client, ClientID: client, Scopes: strings.Fields(scope),
+			Audience: []string{issuer}, TTL: floorTTL,
 		})
 		if err != nil {
 			oauth.WriteError(w, oauth.ServerError("signing failed"))

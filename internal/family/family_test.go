@@ -460,7 +460,7 @@ func TestRevokeTokenRevokesTheWholeFamily(t *testing.T) {
 	})
 }
 
-// TestConcurrentRefresh is the concurrency contract of SPEC §3: N
+// TestConcurrentRefresh is the concurrency contract (docs/design.md): N
 // simultaneous refreshes of one token yield exactly one successor.
 func TestConcurrentRefresh(t *testing.T) {
 	const n = 50

@@ -13,7 +13,7 @@ import (
 )
 
 // TestGroupCommitRefreshSemantics runs many refreshes of one token inside
-// one shared commit and checks SPEC §3's concurrency contract holds there
+// one shared commit and checks the concurrency contract (docs/design.md) holds there
 // as it does with a commit each: one successor; with a grace period every
 // caller gets that same successor; without one, the first rotates and the
 // others are replays that revoke the family, in the same commit.
