@@ -41,6 +41,11 @@ const maxCredentialLen = 512
 // before base64) or the body (client_secret_post, or none with only a
 // client_id). Using two methods at once is invalid_request.
 func parseCredentials(r *http.Request, f oauth.Form) (credentials, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// As for a repeated parameter (RFC 6749 §3.2): which one counts
+		// would be a guess, and a proxy may have added one.
+		return credentials{}, oauth.InvalidRequest("send at most one Authorization header")
+	}
 	authz := r.Header.Get("Authorization")
 	inBody := f.Has("client_secret")
 	if f.Has("client_assertion") || f.Has("client_assertion_type") {

@@ -598,3 +598,30 @@ func TestPasswordGrantWithoutRefresh(t *testing.T) {
 		t.Fatalf("issue events %+v", evs)
 	}
 }
+
+// TestTwoAuthorizationHeadersAreRefused: a request with two Authorization
+// headers is invalid_request, as a repeated parameter is; the first one
+// does not silently win.
+func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	standard(t, r, 0)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+svcSecret))
+	for _, path := range []string{"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"} {
+		req, err := http.NewRequest(http.MethodPost, r.URL+path, strings.NewReader("grant_type=client_credentials&token=x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Add("Authorization", basic)
+		req.Header.Add("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("other:x")))
+		resp, err := r.HTTP.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"invalid_request"`) {
+			t.Fatalf("%s with two Authorization headers: %d %s, want 400 invalid_request", path, resp.StatusCode, body)
+		}
+	}
+}
