@@ -47,13 +47,16 @@ type Config struct {
 	// DPoPWindow is how old a DPoP proof may be (by its iat); the replay
 	// cache remembers a proof's jti that long. Default 60s.
 	DPoPWindow time.Duration
-	// DPoPReplayCacheSize bounds the replay cache (entries). When it is
-	// full, the oldest entries are dropped and proofs at least as old are
-	// refused from then on, so a dropped entry never lets a replay
-	// through. One proof key may hold at most an eighth of it, so one
-	// client flooding proofs cannot crowd out the others. Default 100,000
-	// (a few MB). The cache lives in this process: replicas of an API do
-	// not share it.
+	// DPoPReplayCacheSize bounds the replay cache (entries). A proof is
+	// remembered for DPoPWindow from its iat, or from when it was first
+	// seen if it is dated ahead. When the cache is full, the proof key
+	// holding the most entries gives up its oldest, and that key's proofs
+	// no newer than it are refused from then on, so a dropped entry never
+	// lets a replay through and one client flooding proofs, with one key
+	// or several, pushes out only its own. Only as many distinct proof
+	// keys in one window as the cache has entries make a proof by yet
+	// another key wait. Default 100,000 (a few MB). The cache lives in
+	// this process: replicas of an API do not share it.
 	DPoPReplayCacheSize int
 	// BaseURL is the externally visible URL of this API, such as
 	// "https://api.example.com" (a path prefix is allowed, for an API

@@ -66,7 +66,7 @@ func New(ctx context.Context, cfg Config) (_ *Verifier, err error) {
 		v.proofAlgList = append(v.proofAlgList, asymmetric[a])
 	}
 	v.proofAlgs = strings.Join(cfg.DPoPAlgorithms, " ")
-	v.replay = newReplayCache(cfg.DPoPReplayCacheSize)
+	v.replay = newReplayCache(cfg.DPoPReplayCacheSize, cfg.DPoPWindow)
 
 	md, err := v.discover(ctx)
 	if err != nil {
