@@ -63,6 +63,11 @@ func (v *Verifier) checkProof(req DPoPRequest, token, jkt string) *Error {
 	if jwk == nil || !keyFits(jwk.Key, h.Algorithm) {
 		return fail(ErrInvalidProof, "the DPoP proof's jwk is missing, too small, or does not fit its algorithm")
 	}
+	// A jwk that names its alg is for that one only (RFC 7517 §4.4,
+	// RFC 8725 §3.1): an RSA key marked RS256 takes no PS256 signature.
+	if jwk.Algorithm != "" && jwk.Algorithm != h.Algorithm {
+		return fail(ErrInvalidProof, "the DPoP proof's jwk names another alg than the proof's")
+	}
 	payload, err := jws.Verify(jwk.Key)
 	if err != nil {
 		return fail(ErrInvalidProof, "the DPoP proof's signature is not valid")

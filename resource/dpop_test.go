@@ -75,6 +75,12 @@ func TestDPoPBoundToken(t *testing.T) {
 	if c.KeyThumbprint != thumbprint(t, f.key) {
 		t.Fatalf("jkt = %q", c.KeyThumbprint)
 	}
+
+	// A jwk may name its alg, when it is the proof's.
+	p3 := proof(t, f.key, http.MethodGet, apiURL, f.token, f.now, func(h, _ map[string]any) { h["jwk"].(map[string]any)["alg"] = "ES256" })
+	if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, f.token, p3)); rec.Code != http.StatusOK {
+		t.Fatalf("jwk with alg ES256: %d %s", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
 }
 
 func TestDPoPHostile(t *testing.T) {
@@ -132,6 +138,9 @@ func TestDPoPHostile(t *testing.T) {
 			var m map[string]any
 			_ = json.Unmarshal(otherJWK, &m)
 			return dpopRequest(http.MethodGet, apiURL, f.token, good(func(h, _ map[string]any) { h["jwk"] = m }))
+		}, resource.ErrInvalidProof, resource.CodeInvalidDPoPProof, 401},
+		{"proof whose jwk names another alg", func() *http.Request {
+			return dpopRequest(http.MethodGet, apiURL, f.token, good(func(h, _ map[string]any) { h["jwk"].(map[string]any)["alg"] = "ES384" }))
 		}, resource.ErrInvalidProof, resource.CodeInvalidDPoPProof, 401},
 		{"proof with a bad ath", func() *http.Request {
 			return dpopRequest(http.MethodGet, apiURL, f.token, good(func(_, c map[string]any) {
