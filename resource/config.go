@@ -29,7 +29,16 @@ type Config struct {
 	// Algorithms is the allow-list of JWS algorithms for access tokens.
 	// Only asymmetric algorithms may be listed (ES256, ES384, ES512, EdDSA,
 	// RS256, RS384, RS512, PS256, PS384, PS512); "none" and HMAC are
-	// refused by New. Default: ES256, Rotor's default.
+	// refused by New.
+	//
+	// Empty (the default) accepts what the issuer publishes: each key of
+	// its key set verifies only tokens signed with that key's own alg
+	// (RFC 7517 §4.4), when the alg is an asymmetric one and fits the
+	// key's type, so a Rotor rotated to EdDSA or RS256 keeps working. A
+	// key that names no alg is used with the one algorithm its curve
+	// implies (ES256, ES384, ES512 for P-256, P-384, P-521; EdDSA for
+	// Ed25519); an RSA key without alg is used only when Algorithms is
+	// set. Either way a token's alg must be its key's.
 	Algorithms []string
 	// RequiredScopes must all be in every token's scope claim. Routes that
 	// need more add them with [Verifier.Require].
@@ -47,13 +56,16 @@ type Config struct {
 	// DPoPWindow is how old a DPoP proof may be (by its iat); the replay
 	// cache remembers a proof's jti that long. Default 60s.
 	DPoPWindow time.Duration
-	// DPoPReplayCacheSize bounds the replay cache (entries). When it is
-	// full, the oldest entries are dropped and proofs at least as old are
-	// refused from then on, so a dropped entry never lets a replay
-	// through. One proof key may hold at most an eighth of it, so one
-	// client flooding proofs cannot crowd out the others. Default 100,000
-	// (a few MB). The cache lives in this process: replicas of an API do
-	// not share it.
+	// DPoPReplayCacheSize bounds the replay cache (entries). A proof is
+	// remembered for DPoPWindow from its iat, or from when it was first
+	// seen if it is dated ahead. When the cache is full, the proof key
+	// holding the most entries gives up its oldest, and that key's proofs
+	// no newer than it are refused from then on, so a dropped entry never
+	// lets a replay through and one client flooding proofs, with one key
+	// or several, pushes out only its own. Only as many distinct proof
+	// keys in one window as the cache has entries make a proof by yet
+	// another key wait. Default 100,000 (a few MB). The cache lives in
+	// this process: replicas of an API do not share it.
 	DPoPReplayCacheSize int
 	// BaseURL is the externally visible URL of this API, such as
 	// "https://api.example.com" (a path prefix is allowed, for an API
@@ -149,6 +161,10 @@ const (
 	defaultHTTPTimeout     = 10 * time.Second
 )
 
+// asymmetricNames are the algorithms that may ever be accepted, in the
+// order they are listed; asymmetric maps them to go-jose's names.
+var asymmetricNames = []string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+
 // asymmetric is every algorithm that may ever be listed: public-key
 // signatures only.
 var asymmetric = map[string]jose.SignatureAlgorithm{
@@ -169,9 +185,6 @@ func (c Config) settings() (Config, error) {
 	}
 	if c.Audience == "" {
 		bad("Audience is required: without it a token minted for any API of the issuer would pass")
-	}
-	if len(c.Algorithms) == 0 {
-		c.Algorithms = []string{"ES256"}
 	}
 	if len(c.DPoPAlgorithms) == 0 {
 		c.DPoPAlgorithms = []string{"ES256", "ES384", "EdDSA", "RS256", "PS256"}

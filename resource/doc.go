@@ -11,10 +11,12 @@
 // request context ([ClaimsFrom]); [Verifier.Require] adds a scope
 // requirement to one route.
 //
-// What a token must be to pass: a JWS compact serialization signed with an
-// algorithm of [Config.Algorithms] (asymmetric only: "none" and HMAC can
-// never pass, whatever the header says) by a key of the issuer's JWKS,
-// chosen by its kid (a map lookup, nothing else); header typ "at+jwt";
+// What a token must be to pass: a JWS compact serialization signed by a
+// key of the issuer's JWKS, chosen by its kid (a map lookup, nothing
+// else), with that key's own algorithm: by default whatever asymmetric
+// algorithm the key set publishes for it, or one of [Config.Algorithms]
+// when that is set ("none" and HMAC can never pass, whatever the header
+// says); header typ "at+jwt";
 // iss equal to [Config.Issuer]; aud containing [Config.Audience]; exp in
 // the future and nbf and iat not in it, give or take [Config.Leeway];
 // sub, client_id and jti present; every scope of [Config.RequiredScopes].

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -62,6 +63,11 @@ func (v *Verifier) checkProof(req DPoPRequest, token, jkt string) *Error {
 	if jwk == nil || !keyFits(jwk.Key, h.Algorithm) {
 		return fail(ErrInvalidProof, "the DPoP proof's jwk is missing, too small, or does not fit its algorithm")
 	}
+	// A jwk that names its alg is for that one only (RFC 7517 §4.4,
+	// RFC 8725 §3.1): an RSA key marked RS256 takes no PS256 signature.
+	if jwk.Algorithm != "" && jwk.Algorithm != h.Algorithm {
+		return fail(ErrInvalidProof, "the DPoP proof's jwk names another alg than the proof's")
+	}
 	payload, err := jws.Verify(jwk.Key)
 	if err != nil {
 		return fail(ErrInvalidProof, "the DPoP proof's signature is not valid")
@@ -98,13 +104,13 @@ func (v *Verifier) checkProof(req DPoPRequest, token, jkt string) *Error {
 	}
 	// Last, once everything else holds: a proof refused for another
 	// reason must not use up its jti.
-	switch v.replay.admit(jkt, replayKey(jkt, p.JTI), iat+window, nowSec) {
+	switch v.replay.admit(jkt, replayKey(jkt, p.JTI), iat, nowSec) {
 	case admitReplay:
 		return fail(ErrProofReplayed, "the DPoP proof was used before")
-	case admitKeyBusy:
-		return fail(ErrInvalidProof, "too many DPoP proofs by this key in the window; retry shortly")
 	case admitTooOld:
-		return fail(ErrInvalidProof, "the DPoP proof is too old for this server's replay cache; send a fresh one")
+		return fail(ErrInvalidProof, "the DPoP proof is dated no later than a proof by this key that the replay cache let go; send a fresh one")
+	case admitFull:
+		return fail(ErrInvalidProof, "too many DPoP proof keys at once for this server's replay cache; retry shortly")
 	}
 	return nil
 }
@@ -200,94 +206,207 @@ const (
 	admitNew admission = iota
 	admitReplay
 	admitTooOld
-	admitKeyBusy
+	admitFull
 )
 
-// replayCache remembers the proofs seen, each until the proof would be
-// too old to pass anyway. It is bounded: when full it drops the entries
-// that expire first, and raises a floor under which proofs are refused,
-// so that a dropped entry cannot let its replay through. A replay carries
-// the same iat as its original, hence the same expiry: if the original was
-// dropped, the replay is under the floor.
+// replayCache remembers the proofs seen (RFC 9449 §11.1) in bounded
+// memory, so that none is accepted twice.
 //
-// One key may hold at most an eighth of the cache, so a single client
-// flooding proofs dated ahead (which expire last) cannot crowd everyone
-// else's fresh proofs out; it only slows itself down.
+// A proof passes the age check while its iat is at most window old, so
+// what the cache knows of it must last until iat + window. An entry itself
+// leaves at min(iat, first seen) + window: a proof dated ahead (within the
+// leeway) holds its place no longer than a fresh one. What it still needs
+// after that, and what an entry evicted early needs, is carried by its
+// key's floor: a proof by that key whose iat is at or below the floor is
+// refused. A replay carries its original's iat, so it is under the floor.
+// A floor matters until it is window old; past that the age check alone
+// refuses everything it covered.
+//
+// When the cache is full, the key holding the most entries gives up its
+// oldest one (and raises its own floor): a client flooding proofs, dated
+// ahead or not, pushes out only its own, never another key's. Every slot
+// holds either an entry or the floor of a key with no entry left, so the
+// size bounds the memory; only when every slot belongs to a different key
+// (as many proof keys within one window as the cache has slots) is a proof
+// by yet another key refused.
 type replayCache struct {
 	mu     sync.Mutex
-	seen   map[[32]byte]int64
-	order  expiryHeap
 	max    int
-	floor  int64
-	perKey map[string]int // live entries by proof key (jkt)
-	keyCap int
+	window int64 // seconds
+	seen   map[[32]byte]*proofEntry
+	keys   map[string]*keyShare
+	// byExpiry orders the entries by exp; byShare the keys, most entries
+	// first; idle the keys with no entry but a floor that still matters,
+	// by floor.
+	byExpiry indexedHeap[*proofEntry]
+	byShare  indexedHeap[*keyShare]
+	idle     indexedHeap[*keyShare]
 }
 
-func newReplayCache(max int) *replayCache {
-	keyCap := max / 8
-	if keyCap == 0 { // a tiny cache (tests): no share
-		keyCap = max
+// proofEntry is one proof in the cache.
+type proofEntry struct {
+	key   [32]byte
+	iat   int64
+	exp   int64 // min(iat, first seen) + window; the entry holds through exp
+	share *keyShare
+	// prev and next link the entries of one key, oldest first.
+	prev, next *proofEntry
+	heapIndex  int
+}
+
+// keyShare is what the cache holds for one proof key (jkt).
+type keyShare struct {
+	jkt string
+	// n entries, from oldest to newest.
+	n            int
+	oldest, last *proofEntry
+	// floor: proofs by this key with iat <= floor are refused; 0 is none.
+	floor      int64
+	shareIndex int
+	idleIndex  int
+}
+
+func newReplayCache(max int, window time.Duration) *replayCache {
+	return &replayCache{
+		max: max, window: int64(window / time.Second),
+		seen: map[[32]byte]*proofEntry{}, keys: map[string]*keyShare{},
+		byExpiry: indexedHeap[*proofEntry]{
+			less:  func(a, b *proofEntry) bool { return a.exp < b.exp },
+			index: func(e *proofEntry) *int { return &e.heapIndex },
+		},
+		byShare: indexedHeap[*keyShare]{
+			less:  func(a, b *keyShare) bool { return a.n > b.n },
+			index: func(k *keyShare) *int { return &k.shareIndex },
+		},
+		idle: indexedHeap[*keyShare]{
+			less:  func(a, b *keyShare) bool { return a.floor < b.floor },
+			index: func(k *keyShare) *int { return &k.idleIndex },
+		},
 	}
-	return &replayCache{seen: map[[32]byte]int64{}, max: max, perKey: map[string]int{}, keyCap: keyCap}
 }
 
-func (c *replayCache) pop() expiring {
-	e := heap.Pop(&c.order).(expiring)
-	delete(c.seen, e.key)
-	if c.perKey[e.jkt]--; c.perKey[e.jkt] <= 0 {
-		delete(c.perKey, e.jkt)
-	}
-	return e
-}
-
-// admit records key until exp (Unix seconds; the entry holds through exp)
-// and reports whether it is new.
-func (c *replayCache) admit(jkt string, key [32]byte, exp, now int64) admission {
+// admit records the proof named key, signed by the key whose thumbprint
+// is jkt and issued at iat, as seen at now (Unix seconds), and reports
+// whether it is new.
+func (c *replayCache) admit(jkt string, key [32]byte, iat, now int64) admission {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.order) > 0 && c.order[0].exp < now {
-		c.pop()
-	}
-	if exp <= c.floor {
-		return admitTooOld
-	}
+	c.expire(now)
 	if _, ok := c.seen[key]; ok {
 		return admitReplay
 	}
-	if c.keyCap < c.max && c.perKey[jkt] >= c.keyCap {
-		return admitKeyBusy
+	k := c.keys[jkt]
+	if k != nil && iat <= k.floor {
+		return admitTooOld
 	}
-	if len(c.seen) >= c.max {
-		// Full of entries that outlive this one: refuse it rather than
-		// drop one of them.
-		if c.order[0].exp >= exp {
-			return admitTooOld
+	// A key that holds only a floor turns that slot into an entry; any
+	// other proof needs one more slot.
+	if (k == nil || k.n > 0) && len(c.seen)+c.idle.Len() >= c.max {
+		victim := c.byShare.items[0]
+		if k != nil && k.n >= victim.n {
+			victim = k
 		}
-		c.floor = max(c.floor, c.pop().exp)
+		// Taking a key's only entry would leave its floor in the slot.
+		if victim != k && victim.n < 2 {
+			return admitFull
+		}
+		c.remove(victim.oldest, now, true)
+		k = c.keys[jkt]
 	}
-	c.seen[key] = exp
-	c.perKey[jkt]++
-	heap.Push(&c.order, expiring{exp: exp, key: key, jkt: jkt})
+	if k == nil {
+		k = &keyShare{jkt: jkt, idleIndex: -1}
+		c.keys[jkt] = k
+		heap.Push(&c.byShare, k)
+	}
+	if k.idleIndex >= 0 {
+		heap.Remove(&c.idle, k.idleIndex)
+	}
+	e := &proofEntry{key: key, iat: iat, exp: min(iat, now) + c.window, share: k, prev: k.last}
+	if k.last != nil {
+		k.last.next = e
+	} else {
+		k.oldest = e
+	}
+	k.last = e
+	k.n++
+	heap.Fix(&c.byShare, k.shareIndex)
+	c.seen[key] = e
+	heap.Push(&c.byExpiry, e)
 	return admitNew
 }
 
-// expiring is a replay-cache entry in expiry order.
-type expiring struct {
-	exp int64
-	key [32]byte
-	jkt string
+// expire drops the entries past their exp and the floors past mattering.
+func (c *replayCache) expire(now int64) {
+	for c.byExpiry.Len() > 0 && c.byExpiry.items[0].exp < now {
+		e := c.byExpiry.items[0]
+		// An entry dated ahead of its first sight is still acceptable by
+		// its age until iat + window.
+		c.remove(e, now, e.iat+c.window >= now)
+	}
+	for c.idle.Len() > 0 && c.idle.items[0].floor+c.window < now {
+		k := heap.Pop(&c.idle).(*keyShare)
+		heap.Remove(&c.byShare, k.shareIndex)
+		delete(c.keys, k.jkt)
+	}
 }
 
-// expiryHeap is a min-heap of entries by expiry (container/heap).
-type expiryHeap []expiring
+// remove drops entry e; with raise, its key's floor rises to e's iat so
+// that a replay of e stays refused.
+func (c *replayCache) remove(e *proofEntry, now int64, raise bool) {
+	k := e.share
+	delete(c.seen, e.key)
+	heap.Remove(&c.byExpiry, e.heapIndex)
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		k.oldest = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		k.last = e.prev
+	}
+	k.n--
+	heap.Fix(&c.byShare, k.shareIndex)
+	if raise {
+		k.floor = max(k.floor, e.iat)
+	}
+	if k.n > 0 {
+		return
+	}
+	if k.floor+c.window >= now {
+		heap.Push(&c.idle, k)
+		return
+	}
+	heap.Remove(&c.byShare, k.shareIndex)
+	delete(c.keys, k.jkt)
+}
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].exp < h[j].exp }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiring)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+// indexedHeap is a heap (container/heap) whose elements know their
+// position, so that any of them can be removed or fixed in place.
+type indexedHeap[T any] struct {
+	items []T
+	less  func(a, b T) bool
+	index func(T) *int
+}
+
+func (h *indexedHeap[T]) Len() int           { return len(h.items) }
+func (h *indexedHeap[T]) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
+func (h *indexedHeap[T]) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	*h.index(h.items[i]), *h.index(h.items[j]) = i, j
+}
+func (h *indexedHeap[T]) Push(x any) {
+	t := x.(T)
+	*h.index(t) = len(h.items)
+	h.items = append(h.items, t)
+}
+func (h *indexedHeap[T]) Pop() any {
+	n := len(h.items) - 1
+	t := h.items[n]
+	var zero T
+	h.items[n] = zero
+	h.items = h.items[:n]
+	*h.index(t) = -1
+	return t
 }

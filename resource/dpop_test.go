@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,6 +75,12 @@ func TestDPoPBoundToken(t *testing.T) {
 	if c.KeyThumbprint != thumbprint(t, f.key) {
 		t.Fatalf("jkt = %q", c.KeyThumbprint)
 	}
+
+	// A jwk may name its alg, when it is the proof's.
+	p3 := proof(t, f.key, http.MethodGet, apiURL, f.token, f.now, func(h, _ map[string]any) { h["jwk"].(map[string]any)["alg"] = "ES256" })
+	if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, f.token, p3)); rec.Code != http.StatusOK {
+		t.Fatalf("jwk with alg ES256: %d %s", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
 }
 
 func TestDPoPHostile(t *testing.T) {
@@ -131,6 +138,9 @@ func TestDPoPHostile(t *testing.T) {
 			var m map[string]any
 			_ = json.Unmarshal(otherJWK, &m)
 			return dpopRequest(http.MethodGet, apiURL, f.token, good(func(h, _ map[string]any) { h["jwk"] = m }))
+		}, resource.ErrInvalidProof, resource.CodeInvalidDPoPProof, 401},
+		{"proof whose jwk names another alg", func() *http.Request {
+			return dpopRequest(http.MethodGet, apiURL, f.token, good(func(h, _ map[string]any) { h["jwk"].(map[string]any)["alg"] = "ES384" }))
 		}, resource.ErrInvalidProof, resource.CodeInvalidDPoPProof, 401},
 		{"proof with a bad ath", func() *http.Request {
 			return dpopRequest(http.MethodGet, apiURL, f.token, good(func(_, c map[string]any) {
@@ -352,32 +362,94 @@ func TestRequireDPoP(t *testing.T) {
 	}
 }
 
-// TestDPoPReplayCacheShare: one key cannot take more than its share of the
-// replay cache, so a client flooding proofs dated ahead (which expire
-// last) cannot crowd out the fresh proofs of everyone else.
-func TestDPoPReplayCacheShare(t *testing.T) {
-	clk := newClock()
-	f := newDPoPFixture(t, resource.Config{DPoPReplayCacheSize: 16, DPoPWindow: time.Minute, Clock: clk.Now})
-	ahead := clk.Now().Add(20 * time.Second)
-	for i := range 2 {
-		p := proof(t, f.key, http.MethodGet, apiURL, f.token, ahead, nil)
-		if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, f.token, p)); rec.Code != 200 {
-			t.Fatalf("proof %d within the key's share: %d %s", i, rec.Code, rec.Body)
-		}
-	}
-	flood := proof(t, f.key, http.MethodGet, apiURL, f.token, ahead, nil)
-	rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, f.token, flood))
-	wantChallenge(t, rec, http.StatusUnauthorized, "DPoP", resource.CodeInvalidDPoPProof)
+// boundToken is an access token of f's issuer bound to key.
+func (f *dpopFixture) boundToken(t *testing.T, key *ecdsa.PrivateKey, now time.Time) string {
+	t.Helper()
+	c := f.is.claims(now)
+	c["cnf"] = map[string]any{"jkt": thumbprint(t, key)}
+	return f.is.mint(c)
+}
 
-	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := f.is.claims(clk.Now())
-	c["cnf"] = map[string]any{"jkt": thumbprint(t, other)}
-	tok := f.is.mint(c)
-	p := proof(t, other, http.MethodGet, apiURL, tok, clk.Now(), nil)
-	if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, tok, p)); rec.Code != 200 {
-		t.Fatalf("another key's fresh proof: %d %s", rec.Code, rec.Body)
+// TestDPoPReplayCacheNotCrowdedOut: an attacker with one key or several,
+// filling the replay cache with proofs dated as far ahead as the leeway
+// allows (which used to outlive every fresh proof), does not make an
+// honest client's fresh proofs fail; and none of the proofs the cache had
+// to let go can be replayed.
+func TestDPoPReplayCacheNotCrowdedOut(t *testing.T) {
+	const size = 64
+	for _, keys := range []int{1, 8, 16, 32} {
+		t.Run(fmt.Sprintf("%d keys", keys), func(t *testing.T) {
+			clk := newClock()
+			f := newDPoPFixture(t, resource.Config{DPoPReplayCacheSize: size, DPoPWindow: time.Minute, Clock: clk.Now})
+			type attacker struct {
+				key   *ecdsa.PrivateKey
+				token string
+			}
+			var attackers []attacker
+			for range keys {
+				key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				attackers = append(attackers, attacker{key, f.boundToken(t, key, clk.Now())})
+			}
+			type sent struct{ token, proof string }
+			var flood []sent
+			attack := func(perKey int) {
+				ahead := clk.Now().Add(30 * time.Second) // the default leeway
+				for _, a := range attackers {
+					for range perKey {
+						p := proof(t, a.key, http.MethodGet, apiURL, a.token, ahead, nil)
+						serve(f.v, dpopRequest(http.MethodGet, apiURL, a.token, p))
+						flood = append(flood, sent{a.token, p})
+					}
+				}
+			}
+			var mine []sent
+			newHonest := func() func(what string) {
+				key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tok := f.boundToken(t, key, clk.Now())
+				return func(what string) {
+					t.Helper()
+					p := proof(t, key, http.MethodGet, apiURL, tok, clk.Now(), nil)
+					if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, tok, p)); rec.Code != http.StatusOK {
+						t.Fatalf("%s: an honest fresh proof failed: %d %s", what, rec.Code, rec.Header().Get("WWW-Authenticate"))
+					}
+					mine = append(mine, sent{tok, p})
+				}
+			}
+			call := newHonest()
+
+			// The attackers fill the cache, each key its share and
+			// then again as much.
+			attack(2 * size / keys)
+			call("after the flood")
+			clk.Advance(5 * time.Second)
+			call("five seconds later")
+			// They keep at it between the honest calls.
+			for i := range 5 {
+				attack(size / keys)
+				call(fmt.Sprintf("flood %d", i))
+				clk.Advance(time.Second)
+			}
+
+			// A client that comes in the middle of it gets in too.
+			newHonest()("a newcomer during the flood")
+
+			// Nothing seen can be used again, whatever the cache let go.
+			for i, s := range flood {
+				if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, s.token, s.proof)); rec.Code == http.StatusOK {
+					t.Fatalf("the attacker's proof %d was replayed", i)
+				}
+			}
+			for i, s := range mine {
+				if rec := serve(f.v, dpopRequest(http.MethodGet, apiURL, s.token, s.proof)); rec.Code == http.StatusOK {
+					t.Fatalf("the honest proof %d was replayed", i)
+				}
+			}
+		})
 	}
 }

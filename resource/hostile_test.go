@@ -394,20 +394,34 @@ func TestVerifyAfterClose(t *testing.T) {
 	}
 }
 
-// TestAlgorithmMustFitKey: with several algorithms allowed, a token must
-// still use the one its key is for; an EC key never checks an RS256 or
-// PS256 signature, whatever the header claims.
+// TestAlgorithmMustFitKey: with several algorithms allowed, or with the
+// default that takes each published key's alg, a token must still use
+// the one its key is for; an EC key never checks an RS256 or PS256
+// signature, whatever the header claims, and "none" and HMAC never pass.
 func TestAlgorithmMustFitKey(t *testing.T) {
 	is := newTestIssuer(t)
-	v := is.verifier(t, resource.Config{Algorithms: []string{"ES256", "RS256", "PS256", "EdDSA"}})
-	now := time.Now()
-	for _, alg := range []string{"RS256", "PS256", "EdDSA"} {
-		h := header(is.kid)
-		h["alg"] = alg
-		_, err := v.Verify(context.Background(), signES256(is.key(is.kid), h, is.claims(now)))
-		wantError(t, err, resource.ErrAlgorithm, resource.CodeInvalidToken, http.StatusUnauthorized)
-	}
-	if _, err := v.Verify(context.Background(), is.mint(is.claims(now))); err != nil {
-		t.Fatal(err)
+	for name, cfg := range map[string]resource.Config{
+		"listed":  {Algorithms: []string{"ES256", "RS256", "PS256", "EdDSA"}},
+		"default": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			v := is.verifier(t, cfg)
+			now := time.Now()
+			for _, alg := range []string{"RS256", "PS256", "EdDSA", "ES384", "ES512", "RS512", "PS512"} {
+				h := header(is.kid)
+				h["alg"] = alg
+				_, err := v.Verify(context.Background(), signES256(is.key(is.kid), h, is.claims(now)))
+				wantError(t, err, resource.ErrAlgorithm, resource.CodeInvalidToken, http.StatusUnauthorized)
+			}
+			for _, alg := range []string{"none", "HS256"} {
+				h := header(is.kid)
+				h["alg"] = alg
+				_, err := v.Verify(context.Background(), signHS256(is.jwks(), h, is.claims(now)))
+				wantError(t, err, resource.ErrAlgorithm, resource.CodeInvalidToken, http.StatusUnauthorized)
+			}
+			if _, err := v.Verify(context.Background(), is.mint(is.claims(now))); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

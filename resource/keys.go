@@ -119,8 +119,9 @@ func (v *Verifier) do(req *http.Request, limit int64) ([]byte, error) {
 type publicKey struct {
 	// key is *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey.
 	key any
-	// alg is the JWK's alg, or "" when the key does not name one and any
-	// algorithm of its type fits.
+	// alg is the JWK's alg, or the one its curve implies; "" only for an
+	// RSA key that names none, checked against an explicit allow-list,
+	// which any RSA algorithm fits.
 	alg string
 }
 
@@ -154,10 +155,32 @@ func keyFits(key any, alg string) bool {
 	return false
 }
 
+// impliedAlg is the one algorithm a key can be for when its JWK names
+// none: an EC key's by its curve (RFC 7518 §3.4), EdDSA for Ed25519
+// (RFC 8037 §3.1); "" for RSA, whose key fits several.
+func impliedAlg(key any) string {
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return "ES256"
+		case elliptic.P384():
+			return "ES384"
+		case elliptic.P521():
+			return "ES512"
+		}
+	case ed25519.PublicKey:
+		return "EdDSA"
+	}
+	return ""
+}
+
 // parseJWKS reads a JWK Set and keeps the keys that can verify a token:
-// public signature keys with a kid, of an allowed algorithm. Keys it does
-// not understand are skipped rather than failing the whole set, so that
-// an issuer may publish a new kind of key without breaking its verifiers.
+// public signature keys with a kid, of an allowed algorithm. allowed nil
+// allows every asymmetric algorithm, each key for its own alg only.
+// Keys it does not understand are skipped rather than failing the whole
+// set, so that an issuer may publish a new kind of key without breaking
+// its verifiers.
 func parseJWKS(body []byte, allowed map[string]bool) (map[string]*publicKey, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
@@ -180,7 +203,14 @@ func parseJWKS(body []byte, allowed map[string]bool) (map[string]*publicKey, err
 			continue
 		}
 		pk := &publicKey{key: k.Key, alg: k.Algorithm}
+		if pk.alg == "" {
+			pk.alg = impliedAlg(pk.key)
+		}
 		usable := false
+		if allowed == nil {
+			_, asym := asymmetric[pk.alg]
+			usable = asym && keyFits(pk.key, pk.alg)
+		}
 		for alg := range allowed {
 			usable = usable || (pk.fits(alg) && keyFits(pk.key, alg))
 		}

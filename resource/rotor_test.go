@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/keys"
+	rsecret "github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/testrig"
@@ -410,4 +413,101 @@ func TestRotorDenyListPages(t *testing.T) {
 	if _, err := v.Verify(ctx, machineToken(t, r, "orders:read")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rotateTo does what "rotor keys rotate --key-algorithm alg" does on r's
+// database (with no prepublication, so the new key signs at once), then
+// makes the running server see it.
+func rotateTo(t testing.TB, r *testrig.Rig, alg string) {
+	t.Helper()
+	ctx := context.Background()
+	km := keys.NewManager(r.Store, r.Secrets, keys.Options{Algorithm: alg, MaxTokenTTL: 10 * time.Minute})
+	if _, err := km.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Keys.EnsureCurrent(ctx); err != nil { // reloads the server's key set
+		t.Fatal(err)
+	}
+}
+
+// tokenAlg is the alg of a compact JWS's header.
+func tokenAlg(t testing.TB, tok string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	return hdr.Alg
+}
+
+// TestRotorOtherAlgorithms: by default the verifier accepts what the
+// issuer publishes, so tokens keep verifying after "rotor keys rotate
+// --key-algorithm EdDSA" (or RS256), and a verifier starts on a server
+// whose only key is EdDSA; an explicit Algorithms stays a strict
+// allow-list.
+func TestRotorOtherAlgorithms(t *testing.T) {
+	ctx := context.Background()
+	for _, alg := range []string{keys.EdDSA, keys.RS256} {
+		t.Run("rotated to "+alg, func(t *testing.T) {
+			r := rotor(t)
+			// Created before the rotation: it meets the new kid in a
+			// token and fetches the key set again.
+			before := verifierFor(t, r, resource.Config{JWKSMinInterval: time.Nanosecond})
+			strict := verifierFor(t, r, resource.Config{Algorithms: []string{"ES256"}, JWKSMinInterval: time.Nanosecond})
+			old := machineToken(t, r, "orders:read")
+			rotateTo(t, r, alg)
+			tok := machineToken(t, r, "orders:read")
+			if got := tokenAlg(t, tok); got != alg {
+				t.Fatalf("Rotor signed with %s after the rotation, want %s", got, alg)
+			}
+			after := verifierFor(t, r, resource.Config{})
+			for name, v := range map[string]*resource.Verifier{"verifier from before": before, "verifier from after": after} {
+				for _, tok := range []string{old, tok} {
+					if _, err := v.Verify(ctx, tok); err != nil {
+						t.Errorf("%s, %s token: %v", name, tokenAlg(t, tok), err)
+					}
+				}
+			}
+			if _, err := strict.Verify(ctx, old); err != nil {
+				t.Fatalf("ES256 only, ES256 token: %v", err)
+			}
+			_, err := strict.Verify(ctx, tok)
+			wantError(t, err, resource.ErrAlgorithm, resource.CodeInvalidToken, http.StatusUnauthorized)
+		})
+	}
+
+	t.Run("a server that signs only EdDSA", func(t *testing.T) {
+		st := testdb.SQLite(t)
+		secrets, err := rsecret.Derive(rsecret.NewMasterKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "rotor serve --key-algorithm EdDSA" on an empty database.
+		if err := keys.NewManager(st, secrets, keys.Options{Algorithm: keys.EdDSA}).EnsureCurrent(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := testrig.Start(t, st, secrets)
+		r.AddClient(t, store.Client{ID: callerID, GrantTypes: []string{"client_credentials"},
+			Scopes: []string{"orders:read"}, Audiences: []string{apiAudience}}, secret)
+		tok := machineToken(t, r, "orders:read")
+		if got := tokenAlg(t, tok); got != keys.EdDSA {
+			t.Fatalf("Rotor signed with %s, want EdDSA", got)
+		}
+		v := verifierFor(t, r, resource.Config{})
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		// Asking for ES256 only, there is no key to verify with.
+		_, err = resource.New(ctx, resource.Config{Issuer: r.URL, Audience: apiAudience, Algorithms: []string{"ES256"}})
+		if err == nil || !strings.Contains(err.Error(), "no usable key") {
+			t.Fatalf("ES256 only against an EdDSA issuer: %v", err)
+		}
+	})
 }

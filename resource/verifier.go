@@ -57,16 +57,23 @@ func New(ctx context.Context, cfg Config) (_ *Verifier, err error) {
 			_ = v.Close()
 		}
 	}()
-	tokenAlgs := map[string]bool{}
-	for _, a := range cfg.Algorithms {
+	// tokenAlgs nil: the key set says which algorithm each key is for.
+	var tokenAlgs map[string]bool
+	names := asymmetricNames
+	if len(cfg.Algorithms) > 0 {
+		names, tokenAlgs = cfg.Algorithms, map[string]bool{}
+		for _, a := range cfg.Algorithms {
+			tokenAlgs[a] = true
+		}
+	}
+	for _, a := range names {
 		v.algs = append(v.algs, asymmetric[a])
-		tokenAlgs[a] = true
 	}
 	for _, a := range cfg.DPoPAlgorithms {
 		v.proofAlgList = append(v.proofAlgList, asymmetric[a])
 	}
 	v.proofAlgs = strings.Join(cfg.DPoPAlgorithms, " ")
-	v.replay = newReplayCache(cfg.DPoPReplayCacheSize)
+	v.replay = newReplayCache(cfg.DPoPReplayCacheSize, cfg.DPoPWindow)
 
 	md, err := v.discover(ctx)
 	if err != nil {
@@ -261,7 +268,8 @@ func (v *Verifier) checkToken(ctx context.Context, token string, c *Claims) *Err
 		return fail(ErrMalformedToken, "the token is too long")
 	}
 	// The allow-list is enforced by the parser: "none", HMAC and anything
-	// not listed never reach a key.
+	// not listed never reach a key. With no list, every asymmetric
+	// algorithm passes here and the key's own alg decides below.
 	jws, err := jose.ParseSignedCompact(token, v.algs)
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm

@@ -19,10 +19,7 @@ import (
 )
 
 func main() {
-	cfg := resource.Config{Issuer: os.Getenv("ISSUER"), Audience: os.Getenv("AUDIENCE")}
-	if id := os.Getenv("DENYLIST_CLIENT_ID"); id != "" {
-		cfg.DenyList = &resource.DenyList{ClientID: id, ClientSecret: os.Getenv("DENYLIST_CLIENT_SECRET")}
-	}
+	cfg := config(os.Getenv)
 	v, err := resource.New(context.Background(), cfg)
 	if err != nil {
 		log.Fatal(err)
@@ -35,6 +32,18 @@ func main() {
 	err = http.ListenAndServe(addr, routes(v))
 	v.Close()
 	log.Fatal(err)
+}
+
+// config reads the verifier's settings from the environment. It names no
+// algorithm: the verifier takes each key of Rotor's JWKS for the alg the
+// key names, so the API keeps working whichever --key-algorithm Rotor
+// signs with, and across a rotation from one to another.
+func config(getenv func(string) string) resource.Config {
+	cfg := resource.Config{Issuer: getenv("ISSUER"), Audience: getenv("AUDIENCE")}
+	if id := getenv("DENYLIST_CLIENT_ID"); id != "" {
+		cfg.DenyList = &resource.DenyList{ClientID: id, ClientSecret: getenv("DENYLIST_CLIENT_SECRET")}
+	}
+	return cfg
 }
 
 // routes is the API: each route says what it needs.

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,20 +18,40 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/rotor-auth/rotor/client"
+	"github.com/rotor-auth/rotor/internal/keys"
+	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/testrig"
 	"github.com/rotor-auth/rotor/resource"
 )
 
-// TestAPI runs the example's routes with tokens from a real Rotor.
+// TestAPI runs the example, configured as its documentation says, with
+// tokens from a real Rotor signing with each algorithm it offers
+// ("rotor serve --key-algorithm ...").
 func TestAPI(t *testing.T) {
-	r := testrig.Start(t, testdb.SQLite(t), nil)
-	r.AddClient(t, store.Client{ID: "shop", GrantTypes: []string{"client_credentials"},
-		Scopes: []string{"orders:read", "orders:write"}, Audiences: []string{"https://orders.example.com"}}, "secret")
-	v, err := resource.New(context.Background(), resource.Config{Issuer: r.URL, Audience: "https://orders.example.com"})
+	for _, alg := range []string{keys.ES256, keys.EdDSA, keys.RS256} {
+		t.Run(alg, func(t *testing.T) { testAPI(t, alg) })
+	}
+}
+
+func testAPI(t *testing.T, alg string) {
+	st := testdb.SQLite(t)
+	secrets, err := secret.Derive(secret.NewMasterKey())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The server's first key, as serve creates it on an empty database.
+	if err := keys.NewManager(st, secrets, keys.Options{Algorithm: alg}).EnsureCurrent(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := testrig.Start(t, st, secrets)
+	r.AddClient(t, store.Client{ID: "shop", GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"orders:read", "orders:write"}, Audiences: []string{"https://orders.example.com"}}, "secret")
+	env := map[string]string{"ISSUER": r.URL, "AUDIENCE": "https://orders.example.com"}
+	v, err := resource.New(context.Background(), config(func(k string) string { return env[k] }))
+	if err != nil {
+		t.Fatalf("the example does not start against a Rotor signing %s: %v", alg, err)
 	}
 	defer v.Close()
 	api := httptest.NewServer(routes(v))
@@ -64,7 +85,12 @@ func TestAPI(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := call("GET", token("orders:read")); code != 200 || body != "orders of shop (client shop)\n" {
+	read := token("orders:read")
+	head, _, _ := strings.Cut(read, ".")
+	if b, _ := base64.RawURLEncoding.DecodeString(head); !strings.Contains(string(b), `"alg":"`+alg+`"`) {
+		t.Fatalf("the token's header is %s, want alg %s", b, alg)
+	}
+	if code, body := call("GET", read); code != 200 || body != "orders of shop (client shop)\n" {
 		t.Fatalf("GET: %d %q", code, body)
 	}
 	if code, _ := call("POST", token("orders:read")); code != http.StatusForbidden {

@@ -131,6 +131,11 @@ func (v *Verifier) Verify(proof, method, target string) (*Proof, error) {
 	if key == nil || !key.IsPublic() || !key.Valid() {
 		return nil, refuse("the DPoP proof must carry a public jwk")
 	}
+	// A jwk that names its alg is for that one only (RFC 7517 §4.4,
+	// RFC 8725 §3.1).
+	if key.Algorithm != "" && key.Algorithm != h.Algorithm {
+		return nil, refuse("the DPoP proof's jwk names another alg than the proof's")
+	}
 	// go-jose refuses a key whose type does not fit the alg.
 	payload, err := jws.Verify(key)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -134,6 +135,44 @@ func TestVerify(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if p, err := v.Verify(tc.proof, tc.method, endpoint); err == nil {
 				t.Fatalf("accepted: %+v", p)
+			}
+		})
+	}
+}
+
+// TestVerifyJWKAlg: a proof's jwk that names its alg (RFC 7517 §4.4)
+// takes only signatures made with that alg; one that names none takes
+// any algorithm its type fits.
+func TestVerifyJWKAlg(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v := dpop.NewVerifier([]byte("nonce key"), false, now)
+	for _, tc := range []struct {
+		name   string
+		key    crypto.Signer
+		jwkAlg string
+		alg    jose.SignatureAlgorithm
+		ok     bool
+	}{
+		{"RS256 key, RS256", rsaKey, "RS256", jose.RS256, true},
+		{"RS256 key, PS256", rsaKey, "RS256", jose.PS256, false},
+		{"PS256 key, RS256", rsaKey, "PS256", jose.RS256, false},
+		{"PS256 key, PS256", rsaKey, "PS256", jose.PS256, true},
+		{"RSA key without alg, PS256", rsaKey, "", jose.PS256, true},
+		{"ES256 key, ES256", ec, "ES256", jose.ES256, true},
+		{"ES384 label on a P-256 key", ec, "ES384", jose.ES256, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			jwk := jose.JSONWebKey{Key: tc.key.Public(), Algorithm: tc.jwkAlg}
+			_, err := v.Verify(proof(t, tc.key, tc.alg, "dpop+jwt", jwk, good()), "POST", endpoint)
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Fatal("accepted")
 			}
 		})
 	}

@@ -215,7 +215,7 @@ func (a *clientAuth) verifyAssertion(ctx context.Context, c *store.Client, asser
 	if err != nil || len(tok.Headers) != 1 {
 		return oauth.InvalidClient("the client assertion is not a JWT signed with an accepted algorithm")
 	}
-	kid := tok.Headers[0].KeyID
+	kid, alg := tok.Headers[0].KeyID, tok.Headers[0].Algorithm
 	var claims assertionClaims
 	verified := false
 	for _, fresh := range []bool{false, true} {
@@ -228,6 +228,12 @@ func (a *clientAuth) verifyAssertion(ctx context.Context, c *store.Client, asser
 			candidates = set.Key(kid)
 		}
 		for _, k := range candidates {
+			// A key that names its alg is for that one only (RFC 7517
+			// §4.4, RFC 8725 §3.1): go-jose checks only that the key's
+			// type fits, so an RS256 key would take a PS256 signature.
+			if k.Algorithm != "" && k.Algorithm != alg {
+				continue
+			}
 			if tok.Claims(k.Key, &claims) == nil {
 				verified = true
 				break

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -231,4 +232,68 @@ func TestPrivateKeyJWTByURL(t *testing.T) {
 	if fetches.Load() != n {
 		t.Fatalf("%d fetches for cached keys", fetches.Load()-n)
 	}
+}
+
+// TestPrivateKeyJWTAlgMustMatchKey: a client key that names its alg
+// (RFC 7517 §4.4) verifies only assertions signed with that alg; an RSA
+// key marked RS256 does not take a PS256 signature, nor the other way
+// round. A key that names none takes any algorithm that fits it.
+func TestPrivateKeyJWTAlgMustMatchKey(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(t *testing.T, alg jose.SignatureAlgorithm, kid, client, aud string) string {
+		t.Helper()
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: rsaKey},
+			(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]any{"iss": client, "sub": client, "aud": aud,
+			"exp": time.Now().Add(time.Minute).Unix(), "iat": time.Now().Unix(), "jti": rand.Text()})
+		obj, err := s.Sign(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := obj.CompactSerialize()
+		return out
+	}
+	jwks := func(kid, alg string) []byte {
+		b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &rsaKey.PublicKey, KeyID: kid, Algorithm: alg, Use: "sig"}}})
+		return b
+	}
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		for _, c := range []struct{ id, alg string }{{"rs", "RS256"}, {"ps", "PS256"}, {"any", ""}} {
+			r.addClient(t, store.Client{ID: c.id, GrantTypes: []string{"client_credentials"},
+				AuthMethod: "private_key_jwt", JWKS: jwks("k", c.alg)}, "unused")
+		}
+		tokenURL := r.URL + "/oauth2/token"
+		for _, tc := range []struct {
+			client string
+			alg    jose.SignatureAlgorithm
+			ok     bool
+		}{
+			{"rs", jose.RS256, true},
+			{"rs", jose.PS256, false},
+			{"rs", jose.RS384, false},
+			{"ps", jose.PS256, true},
+			{"ps", jose.RS256, false},
+			{"any", jose.RS256, true},
+			{"any", jose.PS256, true},
+		} {
+			t.Run(tc.client+" "+string(tc.alg), func(t *testing.T) {
+				// Without a kid too: every key of the set is tried.
+				for _, kid := range []string{"k", ""} {
+					res := r.post(t, "/oauth2/token", assertionForm(sign(t, tc.alg, kid, tc.client, tokenURL)))
+					if tc.ok {
+						expectOK(t, res)
+					} else {
+						expectError(t, res, 401, "invalid_client")
+					}
+				}
+			})
+		}
+	})
 }
