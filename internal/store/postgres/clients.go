@@ -31,19 +31,38 @@ func scanClient(s scanner) (*store.Client, error) {
 	return &c, nil
 }
 
+// clientColumns are the columns of a client's row and their values.
+func clientColumns(c *store.Client) []column {
+	return []column{
+		{"id", c.ID},
+		{"secret_hash", c.SecretHash},
+		{"secret_phc", c.SecretPHC},
+		{"public", c.Public},
+		{"grant_types", listIn(c.GrantTypes)},
+		{"scopes", listIn(c.Scopes)},
+		{"audiences", listIn(c.Audiences)},
+		{"redirect_uris", listIn(c.RedirectURIs)},
+		{"reuse_grace_ns", durIn(c.ReuseGrace)},
+		{"access_token_ttl_ns", durIn(c.AccessTokenTTL)},
+		{"refresh_idle_ttl_ns", durIn(c.RefreshIdleTTL)},
+		{"refresh_absolute_ttl_ns", durIn(c.RefreshAbsoluteTTL)},
+		{"disabled", c.Disabled},
+		{"created_at", timeIn(c.CreatedAt)},
+		{"updated_at", timeIn(c.UpdatedAt)},
+		{"require_dpop", c.RequireDPoP},
+		{"auth_method", c.AuthMethod},
+		{"jwks", c.JWKS},
+		{"jwks_uri", c.JWKSURI},
+	}
+}
+
 // CreateClient inserts a client; [store.ErrConflict] if the id exists.
 func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 	// ON CONFLICT DO NOTHING rather than a unique violation, which would
 	// abort the surrounding transaction for a caller that handles the
 	// conflict and goes on.
-	tag, err := q.q.Exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		ON CONFLICT DO NOTHING`,
-		c.ID, c.SecretHash, c.SecretPHC, c.Public, listIn(c.GrantTypes), listIn(c.Scopes),
-		listIn(c.Audiences), listIn(c.RedirectURIs), durIn(c.ReuseGrace), durIn(c.AccessTokenTTL),
-		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.CreatedAt),
-		timeIn(c.UpdatedAt), c.RequireDPoP, c.AuthMethod, c.JWKS, c.JWKSURI)
-	return insertResult(tag, err)
+	query, args := insertSQL("clients", clientColumns(c))
+	return insertResult(q.q.Exec(ctx, query+" ON CONFLICT DO NOTHING", args...))
 }
 
 // GetClient returns a client; [store.ErrNotFound] if there is none.
@@ -59,17 +78,8 @@ func (q *queries) ListClients(ctx context.Context) ([]store.Client, error) {
 // UpdateClient overwrites every field of a client but its ID and
 // CreatedAt; [store.ErrNotFound] if there is none.
 func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
-	tag, err := q.q.Exec(ctx, `UPDATE clients SET secret_hash = $2, secret_phc = $3,
-		public = $4, grant_types = $5, scopes = $6, audiences = $7, redirect_uris = $8,
-		reuse_grace_ns = $9, access_token_ttl_ns = $10, refresh_idle_ttl_ns = $11,
-		refresh_absolute_ttl_ns = $12, disabled = $13, updated_at = $14, require_dpop = $15,
-		auth_method = $16, jwks = $17, jwks_uri = $18
-		WHERE id = $1`,
-		c.ID, c.SecretHash, c.SecretPHC, c.Public, listIn(c.GrantTypes), listIn(c.Scopes),
-		listIn(c.Audiences), listIn(c.RedirectURIs), durIn(c.ReuseGrace), durIn(c.AccessTokenTTL),
-		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.UpdatedAt),
-		c.RequireDPoP, c.AuthMethod, c.JWKS, c.JWKSURI)
-	return oneRow(tag, err)
+	query, args := updateSQL("clients", "id", []string{"created_at"}, clientColumns(c))
+	return oneRow(q.q.Exec(ctx, query, args...))
 }
 
 // DeleteClient deletes a client; [store.ErrNotFound] if there is none.

@@ -35,20 +35,47 @@ func scanFamily(s scanner) (*store.Family, error) {
 	return &f, nil
 }
 
+// familyColumns are the columns of a family's row and their values.
+func familyColumns(f *store.Family) ([]column, error) {
+	gen, err := genIn(f.Generation)
+	if err != nil {
+		return nil, err
+	}
+	return []column{
+		{"id", f.ID},
+		{"client_id", f.ClientID},
+		{"subject", f.Subject},
+		{"scopes", listIn(f.Scopes)},
+		{"dpop_jkt", f.DPoPJKT},
+		{"generation", gen},
+		{"live_hash", f.LiveHash},
+		{"prev_hash", f.PrevHash},
+		{"rotated_at", timeIn(f.RotatedAt)},
+		{"grace_sealed", f.GraceSealed},
+		{"grace_until", timeIn(f.GraceUntil)},
+		{"created_at", timeIn(f.CreatedAt)},
+		{"last_used_at", timeIn(f.LastUsedAt)},
+		{"expires_at", timeIn(f.ExpiresAt)},
+		{"absolute_expires_at", timeIn(f.AbsoluteExpiresAt)},
+		{"last_ip", f.LastIP},
+		{"last_user_agent", f.LastUserAgent},
+		{"revoked_at", timeIn(f.RevokedAt)},
+		{"revoke_reason", f.RevokeReason},
+	}, nil
+}
+
+// familyFixed are the columns of a family that never change after it is
+// created.
+var familyFixed = []string{"client_id", "subject", "created_at", "absolute_expires_at"}
+
 // CreateFamily inserts a family; [store.ErrConflict] if the id exists.
 func (q *queries) CreateFamily(ctx context.Context, f *store.Family) error {
-	gen, err := genIn(f.Generation)
+	cols, err := familyColumns(f)
 	if err != nil {
 		return err
 	}
-	tag, err := q.q.Exec(ctx, `INSERT INTO families (`+familyCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		ON CONFLICT DO NOTHING`,
-		f.ID, f.ClientID, f.Subject, listIn(f.Scopes), f.DPoPJKT, gen, f.LiveHash,
-		f.PrevHash, timeIn(f.RotatedAt), f.GraceSealed, timeIn(f.GraceUntil), timeIn(f.CreatedAt),
-		timeIn(f.LastUsedAt), timeIn(f.ExpiresAt), timeIn(f.AbsoluteExpiresAt), f.LastIP,
-		f.LastUserAgent, timeIn(f.RevokedAt), f.RevokeReason)
-	return insertResult(tag, err)
+	query, args := insertSQL("families", cols)
+	return insertResult(q.q.Exec(ctx, query+" ON CONFLICT DO NOTHING", args...))
 }
 
 // GetFamily returns a family without locking it; [store.ErrNotFound] if
@@ -71,18 +98,12 @@ func (q *queries) LockFamily(ctx context.Context, id string) (*store.Family, err
 // ClientID, Subject, CreatedAt and AbsoluteExpiresAt); [store.ErrNotFound]
 // if there is none.
 func (q *queries) UpdateFamily(ctx context.Context, f *store.Family) error {
-	gen, err := genIn(f.Generation)
+	cols, err := familyColumns(f)
 	if err != nil {
 		return err
 	}
-	return oneRow(q.q.Exec(ctx, `UPDATE families SET scopes = $2, dpop_jkt = $3,
-		generation = $4, live_hash = $5, prev_hash = $6, rotated_at = $7,
-		grace_sealed = $8, grace_until = $9, last_used_at = $10, expires_at = $11,
-		last_ip = $12, last_user_agent = $13, revoked_at = $14, revoke_reason = $15
-		WHERE id = $1`,
-		f.ID, listIn(f.Scopes), f.DPoPJKT, gen, f.LiveHash, f.PrevHash, timeIn(f.RotatedAt),
-		f.GraceSealed, timeIn(f.GraceUntil), timeIn(f.LastUsedAt), timeIn(f.ExpiresAt),
-		f.LastIP, f.LastUserAgent, timeIn(f.RevokedAt), f.RevokeReason))
+	query, args := updateSQL("families", "id", familyFixed, cols)
+	return oneRow(q.q.Exec(ctx, query, args...))
 }
 
 // RevokeFamilies revokes, in one statement, every family not yet revoked

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,46 @@ func (w *where) sql() string {
 		return ""
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// column is one column of a row and the value written to it. A table's
+// columns and their values are listed once, in one function, and its
+// INSERT, its UPDATE and its COPY are built from that list, so that a
+// value never drifts out of step with its column.
+type column struct {
+	name  string
+	value any
+}
+
+// insertSQL is an INSERT of one row of cols into table, and its args.
+func insertSQL(table string, cols []column) (string, []any) {
+	names := make([]string, len(cols))
+	ph := make([]string, len(cols))
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		names[i], ph[i], args[i] = c.name, "$"+strconv.Itoa(i+1), c.value
+	}
+	return "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(ph, ", ") + ")", args
+}
+
+// updateSQL is an UPDATE of the row of table whose key column holds the
+// key's value in cols, setting every other column of cols but the fixed
+// ones, and its args.
+func updateSQL(table, key string, fixed []string, cols []column) (string, []any) {
+	set := make([]string, 0, len(cols))
+	args := make([]any, 0, len(cols))
+	var keyValue any
+	for _, c := range cols {
+		switch {
+		case c.name == key:
+			keyValue = c.value
+		case !slices.Contains(fixed, c.name):
+			args = append(args, c.value)
+			set = append(set, c.name+" = $"+strconv.Itoa(len(args)))
+		}
+	}
+	args = append(args, keyValue)
+	return "UPDATE " + table + " SET " + strings.Join(set, ", ") + " WHERE " + key + " = $" + strconv.Itoa(len(args)), args
 }
 
 // list runs a query and scans every row with scan.

@@ -21,15 +21,25 @@ func scanUser(s scanner) (*store.User, error) {
 	return &u, nil
 }
 
+// userColumns are the columns of a user's row and their values.
+func userColumns(u *store.User) []column {
+	return []column{
+		{"id", u.ID},
+		{"username", u.Username},
+		{"password_phc", u.PasswordPHC},
+		{"disabled", u.Disabled},
+		{"tokens_valid_after", timeIn(u.TokensValidAfter)},
+		{"created_at", timeIn(u.CreatedAt)},
+		{"updated_at", timeIn(u.UpdatedAt)},
+	}
+}
+
 // CreateUser inserts a user; [store.ErrConflict] if the id or the username
 // exists.
 func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
 	// No conflict target: DO NOTHING covers both unique keys.
-	tag, err := q.q.Exec(ctx, `INSERT INTO users (`+userCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-		u.ID, u.Username, u.PasswordPHC, u.Disabled, timeIn(u.TokensValidAfter),
-		timeIn(u.CreatedAt), timeIn(u.UpdatedAt))
-	return insertResult(tag, err)
+	query, args := insertSQL("users", userColumns(u))
+	return insertResult(q.q.Exec(ctx, query+" ON CONFLICT DO NOTHING", args...))
 }
 
 // GetUser returns a user by id; [store.ErrNotFound] if there is none.
@@ -60,8 +70,6 @@ func (q *queries) ListUsers(ctx context.Context) ([]store.User, error) {
 // [store.ErrNotFound] if there is none, [store.ErrConflict] if the new
 // username is taken.
 func (q *queries) UpdateUser(ctx context.Context, u *store.User) error {
-	tag, err := q.q.Exec(ctx, `UPDATE users SET username = $2, password_phc = $3,
-		disabled = $4, tokens_valid_after = $5, updated_at = $6 WHERE id = $1`,
-		u.ID, u.Username, u.PasswordPHC, u.Disabled, timeIn(u.TokensValidAfter), timeIn(u.UpdatedAt))
-	return oneRow(tag, err)
+	query, args := updateSQL("users", "id", []string{"created_at"}, userColumns(u))
+	return oneRow(q.q.Exec(ctx, query, args...))
 }

@@ -29,17 +29,35 @@ func scanClient(s scanner) (*store.Client, error) {
 	return &c, nil
 }
 
-func clientArgs(c *store.Client) []any {
-	return []any{c.ID, c.SecretHash, c.SecretPHC, c.Public, listIn(c.GrantTypes), listIn(c.Scopes),
-		listIn(c.Audiences), listIn(c.RedirectURIs), durIn(c.ReuseGrace), durIn(c.AccessTokenTTL),
-		durIn(c.RefreshIdleTTL), durIn(c.RefreshAbsoluteTTL), c.Disabled, timeIn(c.CreatedAt), timeIn(c.UpdatedAt),
-		c.RequireDPoP, c.AuthMethod, c.JWKS, c.JWKSURI}
+// clientColumns are the columns of a client's row and their values.
+func clientColumns(c *store.Client) []column {
+	return []column{
+		{"id", c.ID},
+		{"secret_hash", c.SecretHash},
+		{"secret_phc", c.SecretPHC},
+		{"public", c.Public},
+		{"grant_types", listIn(c.GrantTypes)},
+		{"scopes", listIn(c.Scopes)},
+		{"audiences", listIn(c.Audiences)},
+		{"redirect_uris", listIn(c.RedirectURIs)},
+		{"reuse_grace_ns", durIn(c.ReuseGrace)},
+		{"access_token_ttl_ns", durIn(c.AccessTokenTTL)},
+		{"refresh_idle_ttl_ns", durIn(c.RefreshIdleTTL)},
+		{"refresh_absolute_ttl_ns", durIn(c.RefreshAbsoluteTTL)},
+		{"disabled", c.Disabled},
+		{"created_at", timeIn(c.CreatedAt)},
+		{"updated_at", timeIn(c.UpdatedAt)},
+		{"require_dpop", c.RequireDPoP},
+		{"auth_method", c.AuthMethod},
+		{"jwks", c.JWKS},
+		{"jwks_uri", c.JWKSURI},
+	}
 }
 
 // CreateClient inserts a client; [store.ErrConflict] if the id exists.
 func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+	query, args := insertSQL("clients", clientColumns(c))
+	_, err := q.w.ExecContext(ctx, query, args...)
 	return mapErr(err)
 }
 
@@ -55,12 +73,8 @@ func (q *queries) ListClients(ctx context.Context) ([]store.Client, error) {
 
 // UpdateClient overwrites every field of a client but its ID and CreatedAt.
 func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
-	a := clientArgs(c)
-	return oneRow(q.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, secret_phc = ?, public = ?,
-		grant_types = ?, scopes = ?, audiences = ?, redirect_uris = ?, reuse_grace_ns = ?,
-		access_token_ttl_ns = ?, refresh_idle_ttl_ns = ?, refresh_absolute_ttl_ns = ?, disabled = ?,
-		updated_at = ?, require_dpop = ?, auth_method = ?, jwks = ?, jwks_uri = ? WHERE id = ?`,
-		append(append(a[1:13:13], a[14:]...), a[0])...))
+	query, args := updateSQL("clients", "id", []string{"created_at"}, clientColumns(c))
+	return oneRow(q.w.ExecContext(ctx, query, args...))
 }
 
 // DeleteClient deletes a client; [store.ErrNotFound] if there is none.

@@ -33,17 +33,47 @@ func scanFamily(s scanner) (*store.Family, error) {
 	return &f, nil
 }
 
+// familyColumns are the columns of a family's row and their values.
+func familyColumns(f *store.Family) ([]column, error) {
+	gen, err := genIn(f.Generation)
+	if err != nil {
+		return nil, err
+	}
+	return []column{
+		{"id", f.ID},
+		{"client_id", f.ClientID},
+		{"subject", f.Subject},
+		{"scopes", listIn(f.Scopes)},
+		{"dpop_jkt", f.DPoPJKT},
+		{"generation", gen},
+		{"live_hash", f.LiveHash},
+		{"prev_hash", f.PrevHash},
+		{"rotated_at", timeIn(f.RotatedAt)},
+		{"grace_sealed", f.GraceSealed},
+		{"grace_until", timeIn(f.GraceUntil)},
+		{"created_at", timeIn(f.CreatedAt)},
+		{"last_used_at", timeIn(f.LastUsedAt)},
+		{"expires_at", timeIn(f.ExpiresAt)},
+		{"absolute_expires_at", timeIn(f.AbsoluteExpiresAt)},
+		{"last_ip", f.LastIP},
+		{"last_user_agent", f.LastUserAgent},
+		{"revoked_at", timeIn(f.RevokedAt)},
+		{"revoke_reason", f.RevokeReason},
+	}, nil
+}
+
+// familyFixed are the columns of a family that never change after it is
+// created.
+var familyFixed = []string{"client_id", "subject", "created_at", "absolute_expires_at"}
+
 // CreateFamily inserts a family; [store.ErrConflict] if the id exists.
 func (q *queries) CreateFamily(ctx context.Context, f *store.Family) error {
-	gen, err := genIn(f.Generation)
+	cols, err := familyColumns(f)
 	if err != nil {
 		return err
 	}
-	_, err = q.w.ExecContext(ctx, `INSERT INTO families (`+familyCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		f.ID, f.ClientID, f.Subject, listIn(f.Scopes), f.DPoPJKT, gen, f.LiveHash, f.PrevHash,
-		timeIn(f.RotatedAt), f.GraceSealed, timeIn(f.GraceUntil), timeIn(f.CreatedAt), timeIn(f.LastUsedAt),
-		timeIn(f.ExpiresAt), timeIn(f.AbsoluteExpiresAt), f.LastIP, f.LastUserAgent, timeIn(f.RevokedAt), f.RevokeReason)
+	query, args := insertSQL("families", cols)
+	_, err = q.w.ExecContext(ctx, query, args...)
 	return mapErr(err)
 }
 
@@ -61,16 +91,12 @@ func (q *queries) LockFamily(ctx context.Context, id string) (*store.Family, err
 
 // UpdateFamily overwrites the mutable fields of a family in place.
 func (q *queries) UpdateFamily(ctx context.Context, f *store.Family) error {
-	gen, err := genIn(f.Generation)
+	cols, err := familyColumns(f)
 	if err != nil {
 		return err
 	}
-	return oneRow(q.w.ExecContext(ctx, `UPDATE families SET scopes = ?, dpop_jkt = ?, generation = ?,
-		live_hash = ?, prev_hash = ?, rotated_at = ?, grace_sealed = ?, grace_until = ?, last_used_at = ?,
-		expires_at = ?, last_ip = ?, last_user_agent = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?`,
-		listIn(f.Scopes), f.DPoPJKT, gen, f.LiveHash, f.PrevHash, timeIn(f.RotatedAt), f.GraceSealed,
-		timeIn(f.GraceUntil), timeIn(f.LastUsedAt), timeIn(f.ExpiresAt), f.LastIP, f.LastUserAgent,
-		timeIn(f.RevokedAt), f.RevokeReason, f.ID))
+	query, args := updateSQL("families", "id", familyFixed, cols)
+	return oneRow(q.w.ExecContext(ctx, query, args...))
 }
 
 // RevokeFamilies revokes every live family of a client, a subject or both.

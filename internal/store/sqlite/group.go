@@ -340,7 +340,7 @@ func (d detached) QueryContext(ctx context.Context, query string, args ...any) (
 	return d.tx.QueryContext(ctx, query, args...)
 }
 
-func (d detached) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (d detached) QueryRowContext(ctx context.Context, query string, args ...any) scanner {
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmts.get(ctx, d.tx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,5 +319,29 @@ func TestGroupCommitCallerGivesUpWhileQueued(t *testing.T) {
 	}
 	if ran.Load() {
 		t.Fatal("an abandoned transaction ran")
+	}
+}
+
+// TestWriteOutsideCommitterFails: the queries a DB runs outside a
+// transaction cannot write. A write method without its override in
+// writes.go would reach the writer connection behind the committer's back
+// (it happened once, with DenyOnce); instead it fails, naming itself, and
+// writes nothing.
+func TestWriteOutsideCommitterFails(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	d := store.Denial{Key: "jti:x", ExpiresAt: now.Add(time.Hour)}
+	_, err := db.queries.DenyOnce(ctx, d, now) // the embedded method, not DB.DenyOnce
+	var bypass *bypassError
+	if !errors.As(err, &bypass) || bypass.method != "DenyOnce" || !strings.Contains(err.Error(), "write outside the committer") {
+		t.Fatalf("DenyOnce outside the committer: %v; want a bypassError naming DenyOnce", err)
+	}
+	if denied, err := db.Denied(ctx, []string{d.Key}, now); err != nil || denied {
+		t.Fatalf("Denied = %v, %v: the refused write must have written nothing", denied, err)
+	}
+	// Through its override the same write goes through the committer.
+	if added, err := db.DenyOnce(ctx, d, now); err != nil || !added {
+		t.Fatalf("DB.DenyOnce = %v, %v", added, err)
 	}
 }

@@ -21,10 +21,23 @@ func scanUser(s scanner) (*store.User, error) {
 	return &u, nil
 }
 
+// userColumns are the columns of a user's row and their values.
+func userColumns(u *store.User) []column {
+	return []column{
+		{"id", u.ID},
+		{"username", u.Username},
+		{"password_phc", u.PasswordPHC},
+		{"disabled", u.Disabled},
+		{"tokens_valid_after", timeIn(u.TokensValidAfter)},
+		{"created_at", timeIn(u.CreatedAt)},
+		{"updated_at", timeIn(u.UpdatedAt)},
+	}
+}
+
 // CreateUser inserts a user; [store.ErrConflict] if the id or username exists.
 func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.PasswordPHC, u.Disabled, timeIn(u.TokensValidAfter), timeIn(u.CreatedAt), timeIn(u.UpdatedAt))
+	query, args := insertSQL("users", userColumns(u))
+	_, err := q.w.ExecContext(ctx, query, args...)
 	return mapErr(err)
 }
 
@@ -51,7 +64,6 @@ func (q *queries) ListUsers(ctx context.Context) ([]store.User, error) {
 
 // UpdateUser overwrites every field of a user but its ID and CreatedAt.
 func (q *queries) UpdateUser(ctx context.Context, u *store.User) error {
-	return oneRow(q.w.ExecContext(ctx, `UPDATE users SET username = ?, password_phc = ?, disabled = ?,
-		tokens_valid_after = ?, updated_at = ? WHERE id = ?`,
-		u.Username, u.PasswordPHC, u.Disabled, timeIn(u.TokensValidAfter), timeIn(u.UpdatedAt), u.ID))
+	query, args := updateSQL("users", "id", []string{"created_at"}, userColumns(u))
+	return oneRow(q.w.ExecContext(ctx, query, args...))
 }
