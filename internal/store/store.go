@@ -22,7 +22,7 @@ type Store interface {
 	Queries
 	// Tx runs fn in a read-write transaction and commits if fn returns
 	// nil; otherwise it rolls back and returns fn's error. Rows read with
-	// [Queries.LockFamily] stay locked against other transactions, on
+	// [FamilyQueries.LockFamily] stay locked against other transactions, on
 	// every replica, until Tx returns. Backends retry fn on serialization
 	// failures and busy errors, so fn must not have effects outside tx.
 	Tx(ctx context.Context, fn func(tx Tx) error) error
@@ -73,9 +73,22 @@ type EventFilter struct {
 	Newest bool
 }
 
-// Queries are the operations a backend offers, in or out of a transaction.
-// Every method takes ctx down to the driver.
+// Queries are the operations a backend offers, in or out of a
+// transaction: one interface per entity, so that a caller can ask for
+// only what it uses (a function that checks a client takes a
+// [ClientQueries]) and a new table brings its own interface rather than
+// growing one list. Every method takes ctx down to the driver.
 type Queries interface {
+	ClientQueries
+	UserQueries
+	FamilyQueries
+	DenialQueries
+	EventQueries
+	SigningKeyQueries
+}
+
+// ClientQueries read and write registered OAuth clients.
+type ClientQueries interface {
 	// CreateClient inserts a client; ErrConflict if the id exists.
 	CreateClient(ctx context.Context, c *Client) error
 	// GetClient returns a client; ErrNotFound if there is none.
@@ -89,27 +102,34 @@ type Queries interface {
 	// families are not deleted (they fail the consistency check on use and
 	// are collected by the janitor); callers revoke them first.
 	DeleteClient(ctx context.Context, id string) error
+}
 
+// UserQueries read and write users (resource owners).
+type UserQueries interface {
 	// CreateUser inserts a user; ErrConflict if the id or username exists.
 	CreateUser(ctx context.Context, u *User) error
 	// GetUser returns a user by id; ErrNotFound if there is none.
 	GetUser(ctx context.Context, id string) (*User, error)
 	// GetUserByUsername returns a user by username; ErrNotFound if none.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// LockUser returns a user and, inside [Store.Tx], locks its row until
+	// the transaction ends, as [FamilyQueries.LockFamily] does: what is
+	// decided about one user's sessions (the family cap, a password
+	// change) is serialised.
+	LockUser(ctx context.Context, id string) (*User, error)
 	// ListUsers returns all users ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser overwrites every mutable field of an existing user;
 	// ErrNotFound if there is none.
 	UpdateUser(ctx context.Context, u *User) error
+}
 
+// FamilyQueries read and write refresh-token families.
+type FamilyQueries interface {
 	// CreateFamily inserts a family; ErrConflict if the id exists.
 	CreateFamily(ctx context.Context, f *Family) error
 	// GetFamily returns a family without locking it; ErrNotFound if none.
 	GetFamily(ctx context.Context, id string) (*Family, error)
-	// LockUser returns a user and, inside [Store.Tx], locks its row until
-	// the transaction ends, as LockFamily does: what is decided about one
-	// user's sessions (the family cap, a password change) is serialised.
-	LockUser(ctx context.Context, id string) (*User, error)
 	// LockFamily returns a family and, inside [Store.Tx], locks its row
 	// until the transaction ends (SELECT ... FOR UPDATE, or the database
 	// write lock on SQLite); ErrNotFound if none.
@@ -136,7 +156,10 @@ type Queries interface {
 	// ClearExpiredGrace wipes GraceSealed from at most limit families whose
 	// GraceUntil is at or before now, and returns how many it cleared.
 	ClearExpiredGrace(ctx context.Context, now time.Time, limit int) (int, error)
+}
 
+// DenialQueries read and write the deny-list.
+type DenialQueries interface {
 	// Deny adds or extends a deny-list entry; an existing entry keeps the
 	// later of the two expiries.
 	Deny(ctx context.Context, d Denial) error
@@ -152,14 +175,20 @@ type Queries interface {
 	ListDenials(ctx context.Context, now time.Time, prefixes []string, afterKey string, limit int) ([]Denial, error)
 	// DeleteExpiredDenials deletes at most limit entries expired at now.
 	DeleteExpiredDenials(ctx context.Context, now time.Time, limit int) (int, error)
+}
 
+// EventQueries read and write the audit trail.
+type EventQueries interface {
 	// AppendEvents inserts audit events and sets their IDs.
 	AppendEvents(ctx context.Context, events ...*Event) error
 	// ListEvents returns matching events in increasing ID order.
 	ListEvents(ctx context.Context, filter EventFilter) ([]Event, error)
 	// DeleteEventsBefore deletes at most limit events older than before.
 	DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error)
+}
 
+// SigningKeyQueries read and write the server's JWS signing keys.
+type SigningKeyQueries interface {
 	// CreateSigningKey inserts a signing key; ErrConflict if the id exists.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	// ListSigningKeys returns all signing keys, oldest ActiveAt first.

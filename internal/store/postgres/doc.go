@@ -2,11 +2,11 @@
 // through pgx v5 and a connection pool, shared by any number of replicas.
 //
 // Every transaction is short and runs at READ COMMITTED;
-// [store.Queries.LockFamily] takes a row lock (SELECT ... FOR UPDATE), never
-// a table lock, and [DB.Tx] retries serialization failures and deadlocks so
-// contention never reaches a caller. Every hot-path statement is keyed by
-// the family id, so the families table partitions by it (Citus,
-// CockroachDB, YugabyteDB).
+// [store.FamilyQueries.LockFamily] takes a row lock (SELECT ... FOR
+// UPDATE), never a table lock, and [DB.Tx] retries serialization failures
+// and deadlocks so contention never reaches a caller. Every hot-path
+// statement is keyed by the family id, so the families table partitions
+// by it (Citus, CockroachDB, YugabyteDB).
 //
 // The schema is a set of versioned migrations embedded in the binary and
 // applied by [DB.Migrate], never by [Open]. Times are stored as timestamptz,

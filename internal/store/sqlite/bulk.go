@@ -22,22 +22,22 @@ func (db *DB) CreateFamilies(ctx context.Context, families []*store.Family) erro
 	}
 	return db.Tx(ctx, func(tx store.Tx) error {
 		w := tx.(*queries).w
-		full := insertFamilies(bulkRows)
 		for rest := families; len(rest) > 0; {
 			n := min(len(rest), bulkRows)
-			query := full
-			if n < bulkRows {
-				query = insertFamilies(n)
-			}
+			var names []string
 			args := make([]any, 0, n*19)
 			for _, f := range rest[:n] {
-				a, err := familyRow(f)
+				cols, err := familyColumns(f)
 				if err != nil {
 					return err
 				}
-				args = append(args, a...)
+				names = names[:0]
+				for _, c := range cols {
+					names = append(names, c.name)
+					args = append(args, c.value)
+				}
 			}
-			if _, err := w.ExecContext(ctx, query, args...); err != nil {
+			if _, err := w.ExecContext(ctx, insertFamilies(names, n), args...); err != nil {
 				return mapErr(err)
 			}
 			rest = rest[n:]
@@ -46,11 +46,11 @@ func (db *DB) CreateFamilies(ctx context.Context, families []*store.Family) erro
 	})
 }
 
-// insertFamilies is an INSERT of n families.
-func insertFamilies(n int) string {
-	row := "(" + placeholders(19) + ")"
+// insertFamilies is an INSERT of n rows of the columns names.
+func insertFamilies(names []string, n int) string {
+	row := "(" + placeholders(len(names)) + ")"
 	var b strings.Builder
-	b.WriteString("INSERT INTO families (" + familyCols + ") VALUES ")
+	b.WriteString("INSERT INTO families (" + strings.Join(names, ", ") + ") VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
@@ -58,16 +58,4 @@ func insertFamilies(n int) string {
 		b.WriteString(row)
 	}
 	return b.String()
-}
-
-// familyRow is a family's values in familyCols order, as CreateFamily
-// writes them.
-func familyRow(f *store.Family) ([]any, error) {
-	gen, err := genIn(f.Generation)
-	if err != nil {
-		return nil, err
-	}
-	return []any{f.ID, f.ClientID, f.Subject, listIn(f.Scopes), f.DPoPJKT, gen, f.LiveHash, f.PrevHash,
-		timeIn(f.RotatedAt), f.GraceSealed, timeIn(f.GraceUntil), timeIn(f.CreatedAt), timeIn(f.LastUsedAt),
-		timeIn(f.ExpiresAt), timeIn(f.AbsoluteExpiresAt), f.LastIP, f.LastUserAgent, timeIn(f.RevokedAt), f.RevokeReason}, nil
 }

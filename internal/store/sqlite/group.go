@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	sqlite "modernc.org/sqlite"
 
 	"github.com/rotor-auth/rotor/internal/store"
 )
@@ -26,7 +29,13 @@ import (
 //
 //   - atomicity: a function that fails (or panics) is rolled back to its
 //     savepoint, undoing everything it wrote, and its caller gets its
-//     error; the others are unaffected;
+//     error; the others are unaffected. Some errors (SQLITE_FULL, IOERR,
+//     NOMEM) make SQLite roll back the whole transaction rather than the
+//     statement, the writes of the functions before it included: the
+//     committer notices (a rollback hook), answers that function with its
+//     error, and runs the batch again without it. Once SQLite has rolled
+//     back, the function's later statements are refused, since they would
+//     otherwise each commit at once, outside the batch;
 //   - isolation: the functions run one after the other on the one writer,
 //     each seeing what the earlier ones wrote, exactly as serial
 //     transactions would (LockFamily's guarantee holds);
@@ -102,7 +111,15 @@ type group struct {
 	batches atomic.Int64
 	// stmts are the statements prepared for the committer's transactions.
 	stmts *stmtCache
+	// rolledBack is set by SQLite's rollback hook on the writer: the
+	// transaction of the batch in progress has ended without a commit
+	// (ROLLBACK TO a savepoint does not call the hook).
+	rolledBack atomic.Bool
 }
+
+// errRolledBack refuses the statements of a transaction function after
+// SQLite has rolled its transaction back.
+var errRolledBack = errors.New("sqlite: the transaction was rolled back (by SQLite, after a disk-full, I/O or out-of-memory error, or by a ROLLBACK): nothing of it is committed")
 
 func (db *DB) startGroup() {
 	db.group = &group{queue: make(chan *txRequest, 4*maxBatch), stopped: make(chan struct{}), stmts: newStmtCache()}
@@ -131,7 +148,9 @@ func (db *DB) stopGroup() {
 // transaction function must use only its tx: a call to this DB from inside
 // it (a non-transactional write, a nested Tx) would wait for the committer
 // that is running it, for ever. A busy database is retried a few times, running fn
-// again. A panic in fn is raised again in the caller.
+// again; fn also runs again when another function of its batch made
+// SQLite roll the shared transaction back. A panic in fn is raised again
+// in the caller.
 func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -201,29 +220,38 @@ func (db *DB) commitLoop() {
 	close(g.stopped)
 }
 
-// runBatch commits a batch, retrying it whole when the database is busy,
-// and answers every request of it exactly once.
+// runBatch commits a batch, retrying it whole when the database is busy
+// and without a function that made SQLite roll the transaction back, and
+// answers every request of it exactly once.
 func (db *DB) runBatch(batch []*txRequest) {
-	answered := false
 	defer func() {
-		if !answered {
-			for _, r := range batch {
-				r.done <- txResult{err: errAborted}
-			}
+		// Still unanswered: a function ended the goroutine (Goexit).
+		for _, r := range batch {
+			r.done <- txResult{err: errAborted}
 		}
 	}()
 	var (
 		results []txResult
 		err     error
 	)
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; ; {
 		results, err = db.groupTx(batch)
+		if lost, ok := err.(*lostTx); ok {
+			// Its own failure took the others' writes with it: answer it,
+			// and run the others again without it.
+			batch[lost.index].done <- results[lost.index]
+			batch = slices.Delete(batch, lost.index, lost.index+1)
+			if len(batch) == 0 {
+				return
+			}
+			continue
+		}
 		if err == nil || !busy(err) || attempt == txAttempts {
 			break
 		}
 		time.Sleep(time.Duration(rand.N(10*attempt)+1) * time.Millisecond)
+		attempt++
 	}
-	answered = true
 	for i, r := range batch {
 		switch {
 		case err == nil:
@@ -235,6 +263,15 @@ func (db *DB) runBatch(batch []*txRequest) {
 			r.done <- txResult{err: err}
 		}
 	}
+	batch = nil
+}
+
+// lostTx is the error of a batch whose function at index failed in a way
+// that made SQLite roll back the whole transaction.
+type lostTx struct{ index int }
+
+func (e *lostTx) Error() string {
+	return fmt.Sprintf("sqlite: function %d of the batch made SQLite roll back the transaction", e.index)
 }
 
 // savepoint names the savepoint around each function; they never nest.
@@ -245,13 +282,39 @@ const savepoint = "rotor_tx"
 // committed; results then holds what each function had returned so far
 // (nil if the transaction could not begin). A function's own failure is
 // not an error of the batch: it is in its result, its writes undone.
+//
+// If SQLite rolls the transaction back inside the function at index i
+// (see rolledBack), the error is a *lostTx for i when that function
+// failed, so that runBatch runs the others again without it; when it
+// reports success all the same, the whole batch fails.
 func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
-	t, err := db.writer.BeginTx(context.Background(), nil)
+	g := db.group
+	ctx := context.Background()
+	conn, err := db.writer.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
+	defer conn.Close()
+	// Registered on every batch, since database/sql may have replaced the
+	// connection since the last one; it costs a map write.
+	err = conn.Raw(func(dc any) error {
+		h, ok := dc.(sqlite.HookRegisterer)
+		if !ok {
+			return fmt.Errorf("sqlite: the driver's connection %T has no rollback hook", dc)
+		}
+		h.RegisterRollbackHook(func() { g.rolledBack.Store(true) })
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	g.rolledBack.Store(false)
 	defer func() { _ = t.Rollback() }()
-	d := detached{tx: t, stmts: db.group.stmts}
+	d := detached{tx: t, g: g}
 	q := &queries{r: d, w: d}
 	results := make([]txResult, len(batch))
 	if len(batch) == 1 {
@@ -263,6 +326,9 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 			return results, nil
 		}
 		results[0] = call(r.fn, q)
+		if g.rolledBack.Load() && results[0].err == nil && !results[0].panicked {
+			return results, errRolledBack
+		}
 		if results[0].err != nil && busy(results[0].err) {
 			return results, results[0].err
 		}
@@ -272,7 +338,7 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 		if err := t.Commit(); err != nil {
 			return results, fmt.Errorf("sqlite: commit: %w", err)
 		}
-		db.group.batches.Add(1)
+		g.batches.Add(1)
 		return results, nil
 	}
 	for i, r := range batch {
@@ -284,6 +350,13 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 			return results, fmt.Errorf("sqlite: savepoint: %w", err)
 		}
 		results[i] = call(r.fn, q)
+		if g.rolledBack.Load() {
+			// The savepoints are gone with the transaction.
+			if results[i].err != nil || results[i].panicked {
+				return results, &lostTx{index: i}
+			}
+			return results, errRolledBack
+		}
 		if results[i].err != nil && busy(results[i].err) {
 			// Run the whole batch again rather than fail this one.
 			return results, results[i].err
@@ -300,7 +373,7 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 	if err := t.Commit(); err != nil {
 		return results, fmt.Errorf("sqlite: commit: %w", err)
 	}
-	db.group.batches.Add(1)
+	g.batches.Add(1)
 	return results, nil
 }
 
@@ -319,30 +392,42 @@ func call(fn func(store.Tx) error, q *queries) (res txResult) {
 // inside a transaction makes SQLite roll back the whole transaction, the
 // other callers' writes with it. It runs the statements the committer has
 // prepared already as such, and notes the others for it to prepare.
+// Once SQLite has rolled the transaction back, it refuses every
+// statement: the connection is in autocommit mode then, and each would
+// commit on its own.
 type detached struct {
-	tx    *sql.Tx
-	stmts *stmtCache
+	tx *sql.Tx
+	g  *group
 }
 
 func (d detached) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if d.g.rolledBack.Load() {
+		return nil, errRolledBack
+	}
 	ctx = context.WithoutCancel(ctx)
-	if st := d.stmts.get(ctx, d.tx, query); st != nil {
+	if st := d.g.stmts.get(ctx, d.tx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return d.tx.ExecContext(ctx, query, args...)
 }
 
 func (d detached) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if d.g.rolledBack.Load() {
+		return nil, errRolledBack
+	}
 	ctx = context.WithoutCancel(ctx)
-	if st := d.stmts.get(ctx, d.tx, query); st != nil {
+	if st := d.g.stmts.get(ctx, d.tx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return d.tx.QueryContext(ctx, query, args...)
 }
 
-func (d detached) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (d detached) QueryRowContext(ctx context.Context, query string, args ...any) scanner {
+	if d.g.rolledBack.Load() {
+		return errRow{errRolledBack}
+	}
 	ctx = context.WithoutCancel(ctx)
-	if st := d.stmts.get(ctx, d.tx, query); st != nil {
+	if st := d.g.stmts.get(ctx, d.tx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return d.tx.QueryRowContext(ctx, query, args...)

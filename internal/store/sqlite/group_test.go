@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/rotor-auth/rotor/internal/store"
 )
@@ -318,5 +321,150 @@ func TestGroupCommitCallerGivesUpWhileQueued(t *testing.T) {
 	}
 	if ran.Load() {
 		t.Fatal("an abandoned transaction ran")
+	}
+}
+
+// TestWriteOutsideCommitterFails: the queries a DB runs outside a
+// transaction cannot write. A write method without its override in
+// writes.go would reach the writer connection behind the committer's back
+// (it happened once, with DenyOnce); instead it fails, naming itself, and
+// writes nothing.
+func TestWriteOutsideCommitterFails(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	d := store.Denial{Key: "jti:x", ExpiresAt: now.Add(time.Hour)}
+	_, err := db.queries.DenyOnce(ctx, d, now) // the embedded method, not DB.DenyOnce
+	var bypass *bypassError
+	if !errors.As(err, &bypass) || bypass.method != "DenyOnce" || !strings.Contains(err.Error(), "write outside the committer") {
+		t.Fatalf("DenyOnce outside the committer: %v; want a bypassError naming DenyOnce", err)
+	}
+	if denied, err := db.Denied(ctx, []string{d.Key}, now); err != nil || denied {
+		t.Fatalf("Denied = %v, %v: the refused write must have written nothing", denied, err)
+	}
+	// Through its override the same write goes through the committer.
+	if added, err := db.DenyOnce(ctx, d, now); err != nil || !added {
+		t.Fatalf("DB.DenyOnce = %v, %v", added, err)
+	}
+}
+
+// fillDisk makes the database full for the rest of the connection's life
+// (a page limit a few pages above its size) and then writes more than
+// fits: SQLITE_FULL, which SQLite answers by rolling back the whole
+// transaction, not only the statement. restore lifts the limit.
+func fillDisk(ctx context.Context, tx store.Tx) error {
+	w := tx.(*queries).w
+	var pages int
+	if err := w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		return err
+	}
+	if _, err := w.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+50)); err != nil {
+		return err
+	}
+	_, err := w.ExecContext(ctx, `INSERT INTO filler (b) VALUES (zeroblob(4194304))`)
+	return err
+}
+
+func restoreDisk(t *testing.T, db *DB) {
+	t.Helper()
+	err := db.Tx(context.Background(), func(tx store.Tx) error {
+		_, err := tx.(*queries).w.ExecContext(context.Background(), `PRAGMA max_page_count = 4294967294`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGroupCommitDiskFullFailsOnlyItsFunction: when one function of a
+// batch hits SQLITE_FULL (or IOERR, NOMEM), SQLite has rolled back the
+// whole shared transaction, the writes of the functions before it
+// included. That function's caller gets its error; the others are run
+// again without it and committed, rather than all failing with "no such
+// savepoint".
+func TestGroupCommitDiskFullFailsOnlyItsFunction(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		_, err := tx.(*queries).w.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, failing = 12, 5
+	queued, release := holdCommitter(t, db)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = db.Tx(ctx, func(tx store.Tx) error {
+				if i == failing {
+					return fillDisk(ctx, tx)
+				}
+				if err := tx.CreateFamily(ctx, fam(fmt.Sprint("f", i))); err != nil {
+					return err
+				}
+				return tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "t", FamilyID: fmt.Sprint("f", i)})
+			})
+		})
+		queued(i + 1) // in this order: some before the failing one, some after
+	}
+	release()
+	wg.Wait()
+	restoreDisk(t, db)
+	if code(errs[failing]) != sqlite3.SQLITE_FULL {
+		t.Errorf("the function that filled the disk: %v; want SQLITE_FULL", errs[failing])
+	}
+	for i := range n {
+		if i == failing {
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("transaction %d, innocent: %v", i, errs[i])
+			continue
+		}
+		if _, err := db.GetFamily(ctx, fmt.Sprint("f", i)); err != nil {
+			t.Errorf("transaction %d was told it committed, but: %v", i, err)
+		}
+		if evs, err := db.ListEvents(ctx, store.EventFilter{FamilyID: fmt.Sprint("f", i)}); err != nil || len(evs) != 1 {
+			t.Errorf("transaction %d: %d events (%v), want its one", i, len(evs), err)
+		}
+	}
+	if c, err := db.CountFamilies(ctx); err != nil || c != n-1 {
+		t.Errorf("%d families (%v), want %d", c, err, n-1)
+	}
+}
+
+// TestGroupCommitNoWriteAfterSQLiteRolledBack: a function that goes on
+// after SQLite rolled the transaction back (it ignored the error) cannot
+// write: its statements would run in autocommit mode, each committed at
+// once, outside the batch and whatever the function returns.
+func TestGroupCommitNoWriteAfterSQLiteRolledBack(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		_, err := tx.(*queries).w.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	var afterErr error
+	err = db.Tx(ctx, func(tx store.Tx) error {
+		_ = fillDisk(ctx, tx) // ignored
+		afterErr = tx.CreateFamily(ctx, fam("autocommitted"))
+		return boom
+	})
+	restoreDisk(t, db)
+	if !errors.Is(err, boom) {
+		t.Errorf("Tx: %v, want the function's error", err)
+	}
+	if afterErr == nil {
+		t.Error("a write after SQLite rolled back the transaction was accepted")
+	}
+	if _, err := db.GetFamily(ctx, "autocommitted"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the family written after the rollback: %v; want it never written", err)
 	}
 }

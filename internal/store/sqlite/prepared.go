@@ -46,6 +46,8 @@ func (p *readPool) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
+// ExecContext runs query on the reader pool, whose connections are
+// read-only (query_only): a write fails there.
 func (p *readPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return p.db.ExecContext(ctx, query, args...)
 }
@@ -57,7 +59,7 @@ func (p *readPool) QueryContext(ctx context.Context, query string, args ...any) 
 	return p.db.QueryContext(ctx, query, args...)
 }
 
-func (p *readPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (p *readPool) QueryRowContext(ctx context.Context, query string, args ...any) scanner {
 	if st := p.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

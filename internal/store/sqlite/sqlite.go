@@ -27,8 +27,12 @@ var migrations embed.FS
 
 // DB is a [store.Store] over one SQLite file.
 type DB struct {
+	// queries run outside a transaction: reads on the reader pool, and no
+	// writes (see writes.go).
 	queries
-	writer *sql.DB // one connection; transactions BEGIN IMMEDIATE
+	// writer is one connection; transactions BEGIN IMMEDIATE. Only the
+	// committer (group.go) uses it.
+	writer *sql.DB
 	reader *sql.DB // several read-only connections
 	group  *group  // the committer that owns the writer's transactions
 	reads  *readPool
@@ -69,7 +73,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db := &DB{writer: w, reader: r, reads: newReadPool(r)}
-	db.queries = queries{r: db.reads, w: w}
+	db.queries = queries{r: db.reads, w: committerOnly{}}
 	db.startGroup()
 	return db, nil
 }
@@ -87,8 +91,12 @@ func (db *DB) Close() error {
 // Migrate applies the embedded migrations that are missing, each in its
 // own transaction.
 func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		_, err := tx.(*queries).w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -146,6 +154,8 @@ func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, new(*bypassError)):
+		return err // a bug, named as it is
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ErrNotFound
 	case code(err) == sqlite3.SQLITE_CONSTRAINT:

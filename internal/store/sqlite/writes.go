@@ -13,6 +13,21 @@ import (
 // writer connection one by one: the audit event of every
 // client_credentials token, for one, is written this way.
 
+// Every method of queries that writes has an override here; the writer
+// of the queries embedded in DB fails any statement ([committerOnly]), so
+// a missing override fails loudly rather than bypassing the committer.
+
+// LockUser, outside a transaction, reads the user: there is no
+// transaction to hold a lock until, as on PostgreSQL.
+func (db *DB) LockUser(ctx context.Context, id string) (*store.User, error) {
+	return db.GetUser(ctx, id)
+}
+
+// LockFamily, outside a transaction, reads the family, as LockUser does.
+func (db *DB) LockFamily(ctx context.Context, id string) (*store.Family, error) {
+	return db.GetFamily(ctx, id)
+}
+
 // CreateClient inserts a client; [store.ErrConflict] if the id exists.
 func (db *DB) CreateClient(ctx context.Context, c *store.Client) error {
 	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateClient(ctx, c) })

@@ -20,33 +20,78 @@ func at(d time.Duration) time.Time { return base.Add(d) }
 
 func dur(d time.Duration) *time.Duration { return &d }
 
+// queryTests exercise the query methods; [Run] runs them twice, calling
+// every method directly on the store and then each in a transaction of
+// its own.
+var queryTests = []struct {
+	name string
+	fn   func(t *testing.T, st store.Store)
+}{
+	{"Clients", testClients},
+	{"Users", testUsers},
+	{"FamilyRoundTripAndUpdateInPlace", testFamilyRoundTrip},
+	{"CreateFamilies", testCreateFamilies},
+	{"RevokeFamily", testRevokeFamily},
+	{"RevokeFamilies", testRevokeFamilies},
+	{"ListFamilies", testListFamilies},
+	{"Janitor", testJanitor},
+	{"DenyList", testDenyList},
+	{"Events", testEvents},
+	{"SigningKeys", testSigningKeys},
+}
+
+// txTests exercise transactions and concurrency; they run once.
+var txTests = []struct {
+	name string
+	fn   func(t *testing.T, st store.Store)
+}{
+	{"TxCommitAndRollback", testTx},
+	{"ConcurrentLockFamilyOneWinner", testConcurrentOneWinner},
+	{"ConcurrentLockFamilyNoLostUpdate", testConcurrentNoLostUpdate},
+	{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
+	{"ConcurrentRevokeFamily", testConcurrentRevoke},
+	{"ConcurrentAppendEvents", testConcurrentEvents},
+}
+
 // Run runs every conformance test against stores made by open. open must
 // return a fresh, empty, migrated store and register its own cleanup.
+//
+// The query tests run first on the store itself, outside any
+// transaction, then again under "InTx" with every call in a transaction
+// of its own. The last subtest checks that every method of
+// [store.Queries] was called outside a transaction and had its effect
+// checked: on SQLite such a write must go through the committer, and one
+// that reaches the writer connection another way fails the suite.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, st store.Store)
-	}{
-		{"Clients", testClients},
-		{"Users", testUsers},
-		{"FamilyRoundTripAndUpdateInPlace", testFamilyRoundTrip},
-		{"CreateFamilies", testCreateFamilies},
-		{"RevokeFamily", testRevokeFamily},
-		{"RevokeFamilies", testRevokeFamilies},
-		{"ListFamilies", testListFamilies},
-		{"Janitor", testJanitor},
-		{"DenyList", testDenyList},
-		{"Events", testEvents},
-		{"SigningKeys", testSigningKeys},
-		{"TxCommitAndRollback", testTx},
-		{"ConcurrentLockFamilyOneWinner", testConcurrentOneWinner},
-		{"ConcurrentLockFamilyNoLostUpdate", testConcurrentNoLostUpdate},
-		{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
-		{"ConcurrentRevokeFamily", testConcurrentRevoke},
-		{"ConcurrentAppendEvents", testConcurrentEvents},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	direct := &seen{names: map[string]bool{}}
+	// finished counts the tests that ran to their end: not filtered out
+	// by -run, skipped or failed.
+	finished := 0
+	for _, tc := range append(queryTests[:len(queryTests):len(queryTests)], txTests...) {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, &probe{st: open(t), seen: direct})
+			if !t.Failed() {
+				finished++
+			}
+		})
 	}
+	t.Run("InTx", func(t *testing.T) {
+		for _, tc := range queryTests {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(t, &probe{st: open(t), inTx: true}) })
+		}
+	})
+	t.Run("EveryQueryCalledOutsideTx", func(t *testing.T) {
+		if finished < len(queryTests)+len(txTests) {
+			t.Skip("not every test ran to its end (-run, a skip or a failure): which methods they called proves nothing")
+		}
+		never, unknown := direct.missing()
+		if len(never) > 0 {
+			t.Errorf("never called outside a transaction by the suite: %v; test them (on the store itself, checking their effect)", never)
+		}
+		if len(unknown) > 0 {
+			t.Errorf("the probe noted calls of %v, which store.Queries does not have", unknown)
+		}
+	})
 }
 
 func check(t *testing.T, err error) {

@@ -1,0 +1,88 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
+	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri`
+
+func scanClient(s scanner) (*store.Client, error) {
+	var (
+		c                        store.Client
+		grace, at, idle, abs     *int64
+		createdAt, updatedAt     *time.Time
+		grants, scopes, auds, ru []string
+	)
+	err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds,
+		&ru, &grace, &at, &idle, &abs, &c.Disabled, &createdAt, &updatedAt, &c.RequireDPoP, &c.AuthMethod,
+		&c.JWKS, &c.JWKSURI)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
+	c.GrantTypes, c.Scopes, c.Audiences, c.RedirectURIs = listOut(grants), listOut(scopes), listOut(auds), listOut(ru)
+	c.ReuseGrace, c.AccessTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = durOut(grace), durOut(at), durOut(idle), durOut(abs)
+	c.CreatedAt, c.UpdatedAt = timeOut(createdAt), timeOut(updatedAt)
+	return &c, nil
+}
+
+// clientColumns are the columns of a client's row and their values.
+func clientColumns(c *store.Client) []column {
+	return []column{
+		{"id", c.ID},
+		{"secret_hash", c.SecretHash},
+		{"secret_phc", c.SecretPHC},
+		{"public", c.Public},
+		{"grant_types", listIn(c.GrantTypes)},
+		{"scopes", listIn(c.Scopes)},
+		{"audiences", listIn(c.Audiences)},
+		{"redirect_uris", listIn(c.RedirectURIs)},
+		{"reuse_grace_ns", durIn(c.ReuseGrace)},
+		{"access_token_ttl_ns", durIn(c.AccessTokenTTL)},
+		{"refresh_idle_ttl_ns", durIn(c.RefreshIdleTTL)},
+		{"refresh_absolute_ttl_ns", durIn(c.RefreshAbsoluteTTL)},
+		{"disabled", c.Disabled},
+		{"created_at", timeIn(c.CreatedAt)},
+		{"updated_at", timeIn(c.UpdatedAt)},
+		{"require_dpop", c.RequireDPoP},
+		{"auth_method", c.AuthMethod},
+		{"jwks", c.JWKS},
+		{"jwks_uri", c.JWKSURI},
+	}
+}
+
+// CreateClient inserts a client; [store.ErrConflict] if the id exists.
+func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
+	// ON CONFLICT DO NOTHING rather than a unique violation, which would
+	// abort the surrounding transaction for a caller that handles the
+	// conflict and goes on.
+	query, args := insertSQL("clients", clientColumns(c))
+	return insertResult(q.q.Exec(ctx, query+" ON CONFLICT DO NOTHING", args...))
+}
+
+// GetClient returns a client; [store.ErrNotFound] if there is none.
+func (q *queries) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	return scanClient(q.q.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+}
+
+// ListClients returns all clients ordered by id.
+func (q *queries) ListClients(ctx context.Context) ([]store.Client, error) {
+	return list(ctx, q.q, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+}
+
+// UpdateClient overwrites every field of a client but its ID and
+// CreatedAt; [store.ErrNotFound] if there is none.
+func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
+	query, args := updateSQL("clients", "id", []string{"created_at"}, clientColumns(c))
+	return oneRow(q.q.Exec(ctx, query, args...))
+}
+
+// DeleteClient deletes a client; [store.ErrNotFound] if there is none.
+func (q *queries) DeleteClient(ctx context.Context, id string) error {
+	return oneRow(q.q.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id))
+}

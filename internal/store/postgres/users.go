@@ -1,0 +1,75 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+const userCols = `id, username, password_phc, disabled, tokens_valid_after, created_at, updated_at`
+
+func scanUser(s scanner) (*store.User, error) {
+	var (
+		u                           store.User
+		validAfter, created, update *time.Time
+	)
+	if err := s.Scan(&u.ID, &u.Username, &u.PasswordPHC, &u.Disabled, &validAfter, &created, &update); err != nil {
+		return nil, mapErr(err)
+	}
+	u.TokensValidAfter, u.CreatedAt, u.UpdatedAt = timeOut(validAfter), timeOut(created), timeOut(update)
+	return &u, nil
+}
+
+// userColumns are the columns of a user's row and their values.
+func userColumns(u *store.User) []column {
+	return []column{
+		{"id", u.ID},
+		{"username", u.Username},
+		{"password_phc", u.PasswordPHC},
+		{"disabled", u.Disabled},
+		{"tokens_valid_after", timeIn(u.TokensValidAfter)},
+		{"created_at", timeIn(u.CreatedAt)},
+		{"updated_at", timeIn(u.UpdatedAt)},
+	}
+}
+
+// CreateUser inserts a user; [store.ErrConflict] if the id or the username
+// exists.
+func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
+	// No conflict target: DO NOTHING covers both unique keys.
+	query, args := insertSQL("users", userColumns(u))
+	return insertResult(q.q.Exec(ctx, query+" ON CONFLICT DO NOTHING", args...))
+}
+
+// GetUser returns a user by id; [store.ErrNotFound] if there is none.
+func (q *queries) GetUser(ctx context.Context, id string) (*store.User, error) {
+	return scanUser(q.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+}
+
+// LockUser reads a user and, in a transaction, locks its row.
+func (q *queries) LockUser(ctx context.Context, id string) (*store.User, error) {
+	if !q.inTx {
+		return q.GetUser(ctx, id)
+	}
+	return scanUser(q.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 FOR UPDATE`, id))
+}
+
+// GetUserByUsername returns a user by username; [store.ErrNotFound] if
+// there is none.
+func (q *queries) GetUserByUsername(ctx context.Context, username string) (*store.User, error) {
+	return scanUser(q.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
+}
+
+// ListUsers returns all users ordered by username.
+func (q *queries) ListUsers(ctx context.Context) ([]store.User, error) {
+	return list(ctx, q.q, scanUser, `SELECT `+userCols+` FROM users ORDER BY username`)
+}
+
+// UpdateUser overwrites every field of a user but its ID and CreatedAt;
+// [store.ErrNotFound] if there is none, [store.ErrConflict] if the new
+// username is taken.
+func (q *queries) UpdateUser(ctx context.Context, u *store.User) error {
+	query, args := updateSQL("users", "id", []string{"created_at"}, userColumns(u))
+	return oneRow(q.q.Exec(ctx, query, args...))
+}
