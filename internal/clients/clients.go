@@ -216,11 +216,24 @@ func (s *Service) Create(ctx context.Context, c *store.Client, sec Secret, m aud
 	now := s.now().UTC()
 	c.CreatedAt, c.UpdatedAt = now, now
 	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		// A client_credentials token's sub is the client id (RFC 9068
+		// §5): an id that is also a user's subject would let the client's
+		// tokens pass for the user's.
+		switch _, err := tx.GetUser(ctx, c.ID); {
+		case err == nil:
+			return &ValidationError{Problems: []string{fmt.Sprintf("%s %q is a user's subject; choose another id", s.opts.Name("id"), c.ID)}}
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
 		if err := tx.CreateClient(ctx, c); err != nil {
 			return err
 		}
 		return tx.AppendEvents(ctx, audit.NewClientCreated(m.At(now), c))
 	})
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return "", err
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return "", ErrExists
 	}

@@ -26,6 +26,9 @@ type Client struct {
 	Disabled           bool
 	// RequireDPoP refuses token requests without a DPoP proof (RFC 9449).
 	RequireDPoP bool
+	// Introspect marks a resource server: it may introspect any access
+	// token (RFC 7662 §4), not only those naming it in their audience.
+	Introspect bool
 	// AuthMethod is the registered token endpoint authentication method;
 	// "" means the one its credentials imply (none for a public client,
 	// client_secret_basic or _post for one with a secret).

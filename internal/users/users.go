@@ -124,6 +124,18 @@ func (s *Service) Create(ctx context.Context, username, password string, m audit
 	now := s.now().UTC()
 	u := &store.User{ID: secret.NewID(), Username: name, PasswordPHC: secret.HashPassword(pw), CreatedAt: now, UpdatedAt: now}
 	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		// A user's subject never equals a client id (RFC 9068 §5: a
+		// client_credentials token's sub is the client id).
+		for {
+			_, err := tx.GetClient(ctx, u.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			u.ID = secret.NewID()
+		}
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}

@@ -9,7 +9,7 @@ import (
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
@@ -20,7 +20,7 @@ func scanClient(s scanner) (*store.Client, error) {
 	)
 	err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds,
 		&ru, &grace, &at, &idle, &abs, &c.Disabled, &createdAt, &updatedAt, &c.RequireDPoP, &c.AuthMethod,
-		&c.JWKS, &c.JWKSURI)
+		&c.JWKS, &c.JWKSURI, &c.Introspect)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -53,6 +53,7 @@ func clientColumns(c *store.Client) []column {
 		{"auth_method", c.AuthMethod},
 		{"jwks", c.JWKS},
 		{"jwks_uri", c.JWKSURI},
+		{"introspect", c.Introspect},
 	}
 }
 

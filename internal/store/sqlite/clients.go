@@ -9,7 +9,7 @@ import (
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
@@ -19,7 +19,7 @@ func scanClient(s scanner) (*store.Client, error) {
 		created, updated         sql.NullInt64
 	)
 	if err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds, &ru,
-		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI); err != nil {
+		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Introspect); err != nil {
 		return nil, mapErr(err)
 	}
 	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
@@ -51,6 +51,7 @@ func clientColumns(c *store.Client) []column {
 		{"auth_method", c.AuthMethod},
 		{"jwks", c.JWKS},
 		{"jwks_uri", c.JWKSURI},
+		{"introspect", c.Introspect},
 	}
 }
 

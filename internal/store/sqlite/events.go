@@ -9,7 +9,7 @@ import (
 )
 
 const eventCols = `id, occurred_at, type, client_id, subject, family_id, token_id, generation,
-	ip, user_agent, reason, detail`
+	ip, user_agent, reason, detail, actor`
 
 func scanEvent(s scanner) (*store.Event, error) {
 	var (
@@ -18,7 +18,7 @@ func scanEvent(s scanner) (*store.Event, error) {
 		gen int64
 	)
 	if err := s.Scan(&e.ID, &at, &e.Type, &e.ClientID, &e.Subject, &e.FamilyID, &e.TokenID, &gen,
-		&e.IP, &e.UserAgent, &e.Reason, &e.Detail); err != nil {
+		&e.IP, &e.UserAgent, &e.Reason, &e.Detail, &e.Actor); err != nil {
 		return nil, mapErr(err)
 	}
 	e.Time, e.Generation = timeOut(at), uint64(gen)
@@ -33,9 +33,9 @@ func (q *queries) AppendEvents(ctx context.Context, events ...*store.Event) erro
 			return err
 		}
 		err = q.w.QueryRowContext(ctx, `INSERT INTO events (occurred_at, type, client_id, subject, family_id,
-			token_id, generation, ip, user_agent, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			token_id, generation, ip, user_agent, reason, detail, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			timeIn(e.Time), e.Type, e.ClientID, e.Subject, e.FamilyID, e.TokenID, gen, e.IP, e.UserAgent,
-			e.Reason, e.Detail).Scan(&e.ID)
+			e.Reason, e.Detail, e.Actor).Scan(&e.ID)
 		if err != nil {
 			return mapErr(err)
 		}

@@ -144,7 +144,7 @@ func testClients(t *testing.T, st store.Store) {
 	full := &store.Client{ID: "full", SecretHash: []byte{1, 2, 3}, GrantTypes: []string{"password", "refresh_token"},
 		Scopes: []string{"read", "write"}, Audiences: []string{"https://api.example"}, RedirectURIs: []string{"https://app.example/cb"},
 		ReuseGrace: dur(0), AccessTokenTTL: dur(5 * time.Minute), RefreshIdleTTL: dur(time.Hour), RefreshAbsoluteTTL: dur(2 * time.Hour),
-		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`),
+		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`), Introspect: true,
 		CreatedAt: at(0), UpdatedAt: at(time.Second)}
 	bare := &store.Client{ID: "bare", Public: true, SecretPHC: "", CreatedAt: at(0), UpdatedAt: at(0)}
 	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true,
@@ -175,7 +175,7 @@ func testClients(t *testing.T, st store.Store) {
 	}
 
 	full.Scopes, full.Disabled, full.ReuseGrace, full.UpdatedAt = []string{"read"}, true, nil, at(time.Minute)
-	full.RequireDPoP, full.AuthMethod, full.JWKS, full.JWKSURI = false, "", nil, "https://app.example/keys"
+	full.RequireDPoP, full.AuthMethod, full.JWKS, full.JWKSURI, full.Introspect = false, "", nil, "https://app.example/keys", false
 	check(t, st.UpdateClient(ctx, full))
 	got, _ = st.GetClient(ctx, "full")
 	equal(t, "updated client", got, full)
@@ -493,7 +493,7 @@ func testEvents(t *testing.T, st store.Store) {
 	mk := func(i int, typ, client, subject, fam string) *store.Event {
 		return &store.Event{Time: at(time.Duration(i) * time.Minute), Type: typ, ClientID: client, Subject: subject,
 			FamilyID: fam, TokenID: fmt.Sprint("tid", i), Generation: uint64(i), IP: "192.0.2.1", UserAgent: "ua",
-			Reason: "r", Detail: "d"}
+			Reason: "r", Detail: "d", Actor: "admin:k"}
 	}
 	evs := []*store.Event{
 		mk(0, "family_created", "web", "alice", "f1"), mk(1, "token_rotated", "web", "alice", "f1"),

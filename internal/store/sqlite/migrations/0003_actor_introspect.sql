@@ -1,0 +1,4 @@
+-- Who made a change (cli, admin:<key id>, user:<id>), and the clients
+-- that may introspect any access token (resource servers).
+ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN introspect INTEGER NOT NULL DEFAULT 0;

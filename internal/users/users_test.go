@@ -1,0 +1,224 @@
+package users_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
+	"github.com/rotor-auth/rotor/internal/users"
+)
+
+var cli = audit.Meta{UserAgent: "rotor-cli", Actor: audit.ActorCLI}
+
+type fixture struct {
+	st   store.Store
+	fams *family.Service
+	us   *users.Service
+}
+
+func newFixture(t *testing.T, st store.Store) *fixture {
+	t.Helper()
+	keys, err := secret.Derive(secret.NewMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := family.New(st, keys, family.DefaultConfig(), time.Now, nil)
+	return &fixture{st: st, fams: fams, us: users.New(st, fams, secret.NewVerifier(0), time.Now)}
+}
+
+// session creates a family for u with a client it registers, as a
+// password grant does after verifying u.
+func (fx *fixture) session(t *testing.T, u *store.User) (*family.Grant, error) {
+	t.Helper()
+	c := &store.Client{ID: "app-" + u.ID, Public: true, GrantTypes: []string{"password", "refresh_token"}, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := fx.st.CreateClient(context.Background(), c); err != nil && !errors.Is(err, store.ErrConflict) {
+		t.Fatal(err)
+	}
+	return fx.fams.Create(context.Background(), family.CreateParams{Client: c, User: u, AccessTokenID: secret.NewID(), Grant: "password"})
+}
+
+// TestUsernamesArePRECIS: usernames are compared in their PRECIS
+// UsernameCaseMapped form (RFC 8265 §3.3): "alice", "Alice" and full-width
+// "ａlice" are one user.
+func TestUsernamesArePRECIS(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		u, err := fx.us.Create(ctx, "Alice", "correct horse", cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Username != "alice" {
+			t.Fatalf("stored username %q, want its canonical form alice", u.Username)
+		}
+		for _, name := range []string{"alice", "ALICE", "\uff41lice"} {
+			if _, err := fx.us.Create(ctx, name, "correct horse", cli); !errors.Is(err, users.ErrExists) {
+				t.Fatalf("create %q: %v, want ErrExists", name, err)
+			}
+			got, err := fx.us.Lookup(ctx, name)
+			if err != nil || got.ID != u.ID {
+				t.Fatalf("lookup %q: %+v %v", name, got, err)
+			}
+			if got, reason, err := fx.us.Authenticate(ctx, name, "correct horse"); err != nil || reason != "" || got.ID != u.ID {
+				t.Fatalf("authenticate %q: %v %q %v", name, got, reason, err)
+			}
+		}
+		var ve *users.ValidationError
+		if _, err := fx.us.Create(ctx, "bad\x00name", "correct horse", cli); !errors.As(err, &ve) {
+			t.Fatalf("a name with NUL: %v", err)
+		}
+	})
+}
+
+// TestPasswordsArePRECIS: passwords are compared in their PRECIS
+// OpaqueString form (RFC 8265 §4.2, NFC), so the NFD spelling of a
+// password works where the NFC one does; and they have at least 8
+// characters.
+func TestPasswordsArePRECIS(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		nfc, nfd := "caf\u00e9-au-lait", "cafe\u0301-au-lait"
+		u, err := fx.us.Create(ctx, "bob", nfc, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pw := range []string{nfc, nfd} {
+			if got, reason, err := fx.us.Authenticate(ctx, "bob", pw); err != nil || reason != "" || got.ID != u.ID {
+				t.Fatalf("authenticate with %+q: %q %v", pw, reason, err)
+			}
+		}
+		if _, reason, _ := fx.us.Authenticate(ctx, "bob", "cafe-au-lait"); reason != audit.ReasonWrongPassword {
+			t.Fatalf("another password: reason %q", reason)
+		}
+		if _, reason, _ := fx.us.Authenticate(ctx, "nobody", nfc); reason != audit.ReasonUnknownUser {
+			t.Fatalf("unknown user: reason %q", reason)
+		}
+		var ve *users.ValidationError
+		_, err = fx.us.Create(ctx, "carol", "seven77", cli)
+		if !errors.As(err, &ve) || !strings.Contains(ve.Msg, "shorter than 8 characters") {
+			t.Fatalf("a 7-character password: %v", err)
+		}
+		// Eight characters, counted as characters rather than bytes.
+		if _, err := fx.us.Create(ctx, "carol", "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", cli); err != nil {
+			t.Fatalf("an 8-character password: %v", err)
+		}
+	})
+}
+
+// TestChangesEndSessionsAndAreAudited: a password change and a disabled
+// user revoke every family in the same transaction; each change is one
+// audit event naming the actor.
+func TestChangesEndSessionsAndAreAudited(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		u, err := fx.us.Create(ctx, "dave", "correct horse", cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := fx.session(t, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u2, ids, err := fx.us.SetPassword(ctx, u.ID, "battery staple", cli)
+		if err != nil || len(ids) != 1 || ids[0] != g.Family.ID || u2.TokensValidAfter.IsZero() {
+			t.Fatalf("set password: %+v %v %v", u2, ids, err)
+		}
+		if _, reason, _ := fx.us.Authenticate(ctx, "dave", "correct horse"); reason != audit.ReasonWrongPassword {
+			t.Fatal("the old password still works")
+		}
+		if _, _, err := fx.us.Disable(ctx, u.ID, audit.Meta{Actor: audit.Admin("k1")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, reason, _ := fx.us.Authenticate(ctx, "dave", "battery staple"); reason != audit.ReasonUserDisabled {
+			t.Fatalf("a disabled user: reason %q", reason)
+		}
+		if _, err := fx.us.Enable(ctx, u.ID, cli); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			audit.UserCreated: audit.ActorCLI, audit.UserPasswordChanged: audit.ActorCLI,
+			audit.UserDisabled: "admin:k1", audit.UserEnabled: audit.ActorCLI,
+		}
+		for typ, actor := range want {
+			evs, err := st.ListEvents(ctx, store.EventFilter{Type: typ, Subject: u.ID})
+			if err != nil || len(evs) != 1 || evs[0].Actor != actor {
+				t.Fatalf("%s events %+v %v, want one by %s", typ, evs, err, actor)
+			}
+		}
+		if _, _, err := fx.us.SetPassword(ctx, "nobody", "battery staple", cli); !errors.Is(err, users.ErrNotFound) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	})
+}
+
+// TestSignInRacingAPasswordChange: a sign-in that verified the old
+// password just before a password change does not create a session
+// (issue 9 item 6): the family is refused under the user's row lock
+// because the password hash changed since the verification.
+func TestSignInRacingAPasswordChange(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		if _, err := fx.us.Create(ctx, "erin", "old password", cli); err != nil {
+			t.Fatal(err)
+		}
+		verified, reason, err := fx.us.Authenticate(ctx, "erin", "old password")
+		if err != nil || reason != "" {
+			t.Fatal(reason, err)
+		}
+		if _, _, err := fx.us.SetPassword(ctx, verified.ID, "new password", cli); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.session(t, verified); !errors.Is(err, family.ErrUserChanged) {
+			t.Fatalf("a sign-in with the old password after the change: %v, want ErrUserChanged", err)
+		}
+		if fams, _ := st.ListFamilies(ctx, store.FamilyFilter{Subject: verified.ID}); len(fams) != 0 {
+			t.Fatalf("families %+v, want none", fams)
+		}
+		// Signing in again with the new password works.
+		now, _, _ := fx.us.Authenticate(ctx, "erin", "new password")
+		if _, err := fx.session(t, now); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestEnableKeepsAConcurrentPasswordChange: enabling a user rereads the
+// row under its lock, so a password change made after the operator's
+// command read the user is kept (issue 9 item 10: the CLI used to write
+// back the whole row it had read).
+func TestEnableKeepsAConcurrentPasswordChange(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		u, err := fx.us.Create(ctx, "frank", "old password", cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := fx.us.Disable(ctx, u.ID, cli); err != nil {
+			t.Fatal(err)
+		}
+		read, err := fx.us.Lookup(ctx, "frank") // the operator's command reads the user
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := fx.us.SetPassword(ctx, u.ID, "new password", cli); err != nil { // meanwhile
+			t.Fatal(err)
+		}
+		if _, err := fx.us.Enable(ctx, read.ID, cli); err != nil {
+			t.Fatal(err)
+		}
+		if _, reason, _ := fx.us.Authenticate(ctx, "frank", "new password"); reason != "" {
+			t.Fatalf("after enable the new password fails (%s): the change was undone", reason)
+		}
+	})
+}
