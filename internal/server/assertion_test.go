@@ -79,7 +79,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st, nil)
 		k1, intruder := newKeyHolder("k1"), newKeyHolder("k1")
-		r.addClient(t, store.Client{ID: "robot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"},
+		r.addClient(t, store.Client{ID: "robot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}, Introspect: true,
 			AuthMethod: "private_key_jwt", JWKS: jwksOf(k1)}, "unused")
 		standard(t, r, 0)
 		tokenURL := r.URL + "/oauth2/token"

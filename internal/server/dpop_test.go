@@ -95,7 +95,7 @@ func TestDPoPBoundPublicClient(t *testing.T) {
 		r.addClient(t, store.Client{ID: "tv", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"read"},
 			RequireDPoP: true, ReuseGrace: dur(15 * time.Second)}, "")
 		r.addUser(t, "alice", "correct horse")
-		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}}, "api-secret")
+		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}, Introspect: true}, "api-secret")
 		tokenURL := r.URL + "/oauth2/token"
 		alice, mallory := newHolder(t), newHolder(t)
 		login := url.Values{"grant_type": {"password"}, "client_id": {"tv"}, "username": {"alice"}, "password": {"correct horse"}}
@@ -106,9 +106,16 @@ func TestDPoPBoundPublicClient(t *testing.T) {
 		if g.str("token_type") != "DPoP" || cnf(t, g.str("access_token")) != alice.jkt {
 			t.Fatalf("token_type %q, cnf.jkt %q, want DPoP bound to %s", g.str("token_type"), cnf(t, g.str("access_token")), alice.jkt)
 		}
+		// A public client's refresh token is introspectable by nobody
+		// (RFC 7662 §4: only its own client, and public clients never);
+		// the access token shows the binding to a resource server.
 		intro := r.post(t, "/oauth2/introspect", url.Values{"token": {g.str("refresh_token")}}, "api", "api-secret")
-		if c, _ := intro.Body["cnf"].(map[string]any); c["jkt"] != alice.jkt {
-			t.Fatalf("refresh token introspection lacks cnf: %s", intro.Raw)
+		if intro.Body["active"] != false {
+			t.Fatalf("another client introspected tv's refresh token: %s", intro.Raw)
+		}
+		intro = r.post(t, "/oauth2/introspect", url.Values{"token": {g.str("access_token")}}, "api", "api-secret")
+		if c, _ := intro.Body["cnf"].(map[string]any); c["jkt"] != alice.jkt || intro.str("token_type") != "DPoP" {
+			t.Fatalf("access token introspection lacks cnf or token_type DPoP: %s", intro.Raw)
 		}
 
 		var prev string

@@ -87,7 +87,7 @@ func e2e(t *testing.T, r *rig) *tokenSet {
 	r.addClient(t, store.Client{ID: "cli", GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"read"},
 		ReuseGrace: dur(0), AccessTokenTTL: dur(11 * time.Second)}, svcSecret)
 	r.addUser(t, "alice", "correct horse")
-	r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}}, "api-secret")
+	r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}, Introspect: true}, "api-secret")
 	seen.strings = append(seen.strings, "api-secret")
 
 	// The protected API asks Rotor whether the token is active, as a

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 )
 
@@ -106,6 +107,7 @@ func golden(t *testing.T, name string, got []byte) {
 func TestGoldenWireFormats(t *testing.T) {
 	r := newRig(t, testdb.SQLite(t), nil)
 	standard(t, r, 0)
+	r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}, Introspect: true}, "api-secret")
 	get := func(path string, auth ...string) []byte {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, r.URL+path, nil)
@@ -133,7 +135,7 @@ func TestGoldenWireFormats(t *testing.T) {
 	ids := map[string]string{c["sid"].(string): "<family id>", c["sub"].(string): "<user id>", c["jti"].(string): "<jti>"}
 	golden(t, "token_password.json", normalise(t, []byte(g.Raw), ids))
 
-	intro := r.post(t, "/oauth2/introspect", url.Values{"token": {g.str("access_token")}}, "svc", svcSecret)
+	intro := r.post(t, "/oauth2/introspect", url.Values{"token": {g.str("access_token")}}, "api", "api-secret")
 	expectOK(t, intro)
 	golden(t, "introspect_access.json", normalise(t, []byte(intro.Raw), ids))
 	intro = r.post(t, "/oauth2/introspect", url.Values{"token": {g.str("refresh_token")}}, "svc", svcSecret)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/rotor-auth/rotor/internal/family"
@@ -12,9 +13,12 @@ import (
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
-// handleIntrospect is RFC 7662. Any authenticated confidential client may
-// introspect any token; public clients may not. An unknown, expired,
-// revoked or deny-listed token is {"active": false} and nothing more.
+// handleIntrospect is RFC 7662. Who may see what is the server's decision
+// (§4): a refresh token is active only to its own client; an access token
+// only to a client marked as a resource server (Introspect) or named in
+// the token's audience; public clients may not introspect at all. An
+// unknown, expired, revoked or deny-listed token, or one the caller may
+// not see, is {"active": false} and nothing more.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	c, tok, ok := s.tokenRequest(w, r)
 	if !ok {
@@ -29,9 +33,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		err  error
 	)
 	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
-		resp, err = s.introspectRefresh(r.Context(), tok)
+		resp, err = s.introspectRefresh(r.Context(), c, tok)
 	} else {
-		resp, err = s.introspectAccess(r.Context(), tok)
+		resp, err = s.introspectAccess(r.Context(), c, tok)
 	}
 	if err != nil {
 		s.internalError(w, r, err)
@@ -62,7 +66,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (c *store.
 
 var inactive = &oauth.Introspection{Active: false}
 
-func (s *Server) introspectRefresh(ctx context.Context, tok string) (*oauth.Introspection, error) {
+func (s *Server) introspectRefresh(ctx context.Context, caller *store.Client, tok string) (*oauth.Introspection, error) {
 	fam, err := s.families.Inspect(ctx, tok)
 	var fe *family.Error
 	if errors.As(err, &fe) {
@@ -71,9 +75,15 @@ func (s *Server) introspectRefresh(ctx context.Context, tok string) (*oauth.Intr
 	if err != nil {
 		return nil, err
 	}
+	if fam.ClientID != caller.ID {
+		return inactive, nil
+	}
+	// No token_type: "refresh_token" is not a token type of RFC 6749 §7.1
+	// (RFC 7662 §2.2). iat is when this token was issued: the family's
+	// last rotation, or its creation.
 	resp := &oauth.Introspection{
 		Active: true, Scope: oauth.JoinScope(fam.Scopes), ClientID: fam.ClientID,
-		TokenType: "refresh_token", Exp: fam.ExpiresAt.Unix(), Sub: fam.Subject,
+		Exp: fam.ExpiresAt.Unix(), Sub: fam.Subject,
 		Iss: s.opts.Issuer, Sid: fam.ID, Iat: fam.CreatedAt.Unix(),
 	}
 	if fam.DPoPJKT != "" {
@@ -88,9 +98,12 @@ func (s *Server) introspectRefresh(ctx context.Context, tok string) (*oauth.Intr
 	return resp, nil
 }
 
-func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Introspection, error) {
+func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok string) (*oauth.Introspection, error) {
 	c, ok := s.tokens.Verify(ctx, tok, true)
 	if !ok {
+		return inactive, nil
+	}
+	if !caller.Introspect && !slices.Contains(c.Audience, caller.ID) {
 		return inactive, nil
 	}
 	keys := []string{family.DenyJTI(c.JTI)}
@@ -104,21 +117,36 @@ func (s *Server) introspectAccess(ctx context.Context, tok string) (*oauth.Intro
 	if denied {
 		return inactive, nil
 	}
-	// A deleted or disabled client's tokens are no longer honoured.
+	// A deleted or disabled client's tokens are no longer honoured, nor
+	// those of an earlier client with the same id: a client created again
+	// after a delete is another client.
 	switch cl, err := s.opts.Store.GetClient(ctx, c.ClientID); {
 	case errors.Is(err, store.ErrNotFound):
 		return inactive, nil
 	case err != nil:
 		return nil, err
-	case cl.Disabled:
+	case cl.Disabled, cl.CreatedAt.Unix() > c.IssuedAt:
 		return inactive, nil
+	}
+	if c.SID == "" && c.Subject != c.ClientID {
+		// A user's token without a family (a password grant for a client
+		// that may not refresh): no sid to deny-list, so the user's state
+		// decides, as a refresh would.
+		switch u, err := s.opts.Store.GetUser(ctx, c.Subject); {
+		case errors.Is(err, store.ErrNotFound):
+			return inactive, nil
+		case err != nil:
+			return nil, err
+		case u.Disabled, u.TokensValidAfter.Unix() > c.IssuedAt:
+			return inactive, nil
+		}
 	}
 	var aud any = c.Audience
 	if len(c.Audience) == 1 {
 		aud = c.Audience[0]
 	}
 	return &oauth.Introspection{
-		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
+		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: c.TokenType(),
 		Exp: c.Expiry, Iat: c.IssuedAt, Nbf: c.NotBefore, Sub: c.Subject, Aud: aud,
 		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID, Cnf: c.Cnf,
 	}, nil

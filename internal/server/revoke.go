@@ -9,15 +9,15 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
-	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
 // handleRevoke is RFC 7009. A refresh token revokes its whole family; an
-// access token is deny-listed until it expires; a token Rotor does not
-// know is answered 200 like a revoked one (§2.2), and a token issued to
-// another client is refused.
+// access token is deny-listed until it expires. A token Rotor does not
+// know, and a token issued to another client, are answered 200 and left
+// alone (§2.2), so that revocation tells nothing about other clients'
+// tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	c, tok, ok := s.tokenRequest(w, r)
 	if !ok {
@@ -28,12 +28,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
 		err = s.families.RevokeToken(ctx, c, tok, meta(r))
 		var fe *family.Error
-		switch {
-		case errors.Is(err, family.ErrWrongClient):
-			oauth.WriteError(w, oauth.UnauthorizedClient("the token was not issued to this client"))
-			return
-		case errors.As(err, &fe):
-			err = nil // unknown or malformed: nothing to revoke
+		if errors.As(err, &fe) {
+			err = nil // unknown, malformed or another client's: nothing to revoke
 		}
 	} else {
 		err = s.revokeAccess(ctx, c, tok, meta(r))
@@ -52,7 +48,7 @@ func (s *Server) revokeAccess(ctx context.Context, c *store.Client, tok string, 
 		return nil
 	}
 	if claims.ClientID != c.ID {
-		return oauth.UnauthorizedClient("the token was not issued to this client")
+		return nil // another client's: as for an unknown token
 	}
 	now := s.now()
 	exp := time.Unix(claims.Expiry, 0)

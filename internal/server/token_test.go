@@ -291,9 +291,15 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st, nil)
 		standard(t, r, 0)
-		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}}, "api-secret")
+		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}, Introspect: true}, "api-secret")
+		// Access tokens are introspected by the resource server "api";
+		// refresh tokens only by their own client (RFC 7662 §4).
 		introspect := func(tok string) response {
-			resp := r.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, "api", "api-secret")
+			id, sec := "api", "api-secret"
+			if strings.HasPrefix(tok, "rt_") {
+				id, sec = "svc", svcSecret
+			}
+			resp := r.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, id, sec)
 			expectOK(t, resp)
 			return resp
 		}
@@ -302,8 +308,13 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		if a := introspect(at); a.Body["active"] != true || a.str("client_id") != "svc" || a.str("scope") != "read write" {
 			t.Fatalf("access token introspection %s", a.Raw)
 		}
-		if a := introspect(rt); a.Body["active"] != true || a.str("token_type") != "refresh_token" {
+		// No token_type for a refresh token: "refresh_token" is not an
+		// RFC 6749 §7.1 token type (RFC 7662 §2.2).
+		if a := introspect(rt); a.Body["active"] != true || a.Body["token_type"] != nil || a.str("client_id") != "svc" {
 			t.Fatalf("refresh token introspection %s", a.Raw)
+		}
+		if a := r.post(t, "/oauth2/introspect", url.Values{"token": {rt}}, "api", "api-secret"); a.Body["active"] != false {
+			t.Fatalf("another client introspected svc's refresh token: %s", a.Raw)
 		}
 		if a := introspect("not-a-token"); a.Body["active"] != false || len(a.Body) != 1 {
 			t.Fatalf("garbage introspection %s", a.Raw)
@@ -353,10 +364,20 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 
 		// Unknown tokens: 200.
 		expectOK(t, r.post(t, "/oauth2/revoke", url.Values{"token": {"rt_unknown"}}, "svc", svcSecret))
-		// A token issued to another client: refused, nothing revoked.
+		// A token issued to another client: answered as an unknown one
+		// (RFC 7009 §2.2), so revocation is no validity oracle; nothing
+		// revoked.
 		g3 := passwordGrant(t, r)
-		other := r.post(t, "/oauth2/revoke", url.Values{"token": {g3.str("refresh_token")}}, "api", "api-secret")
-		expectError(t, other, 400, "unauthorized_client")
+		for _, tok := range []string{g3.str("refresh_token"), g3.str("access_token")} {
+			other := r.post(t, "/oauth2/revoke", url.Values{"token": {tok}}, "api", "api-secret")
+			unknown := r.post(t, "/oauth2/revoke", url.Values{"token": {"rt_unknown"}}, "api", "api-secret")
+			if other.Status != 200 || other.Raw != unknown.Raw {
+				t.Fatalf("revoking another client's token: %d %q, want as for an unknown token %d %q", other.Status, other.Raw, unknown.Status, unknown.Raw)
+			}
+		}
+		if a := introspect(g3.str("access_token")); a.Body["active"] != true {
+			t.Fatal("another client revoked svc's access token")
+		}
 		expectOK(t, refresh(t, r, g3.str("refresh_token")))
 	})
 }
@@ -469,10 +490,20 @@ func TestClientAndUserChangesEndSessions(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st, nil)
 		standard(t, r, 15*time.Second)
-		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}}, "api-secret")
+		r.addClient(t, store.Client{ID: "api", GrantTypes: []string{"client_credentials"}, Introspect: true}, "api-secret")
 		ctx := t.Context()
+		// Access tokens are introspected by the resource server "api";
+		// refresh tokens by their own client, which cannot authenticate
+		// while disabled (then nobody sees the token as active).
 		active := func(tok string) bool {
-			resp := r.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, "api", "api-secret")
+			id, sec := "api", "api-secret"
+			if strings.HasPrefix(tok, "rt_") {
+				id, sec = "svc", svcSecret
+			}
+			resp := r.post(t, "/oauth2/introspect", url.Values{"token": {tok}}, id, sec)
+			if id == "svc" && resp.Status == http.StatusUnauthorized {
+				return false
+			}
 			expectOK(t, resp)
 			return resp.Body["active"] == true
 		}
