@@ -114,7 +114,9 @@ type Config struct {
 // offline checks, the issuer's introspection endpoint is asked whether it
 // is still active. The resource server authenticates as a confidential
 // client with HTTP Basic (client_secret_basic); a client registered for
-// private_key_jwt cannot be used here.
+// private_key_jwt cannot be used here. Rotor answers active only to a
+// client registered as a resource server (rotor client create
+// --introspect) or named in the token's audience.
 type Introspection struct {
 	ClientID     string
 	ClientSecret string

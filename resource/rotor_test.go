@@ -49,7 +49,7 @@ func rotor(t testing.TB) *testrig.Rig {
 		Scopes: []string{"orders:read", "orders:write"}, Audiences: []string{apiAudience, "https://other.example.test"}}, secret)
 	r.AddClient(t, store.Client{ID: "app", GrantTypes: []string{"password", "refresh_token"},
 		Scopes: []string{"orders:read"}, Audiences: []string{apiAudience}}, secret)
-	r.AddClient(t, store.Client{ID: apiID, GrantTypes: []string{"client_credentials"}}, apiSecret)
+	r.AddClient(t, store.Client{ID: apiID, GrantTypes: []string{"client_credentials"}, Introspect: true}, apiSecret)
 	r.AddUser(t, "alice", "correct horse battery staple")
 	return r
 }

@@ -43,6 +43,7 @@ type clientView struct {
 	RefreshAbsoluteTTL *string  `json:"refresh_absolute_ttl"`
 	Disabled           bool     `json:"disabled"`
 	RequireDPoP        bool     `json:"require_dpop"`
+	Introspect         bool     `json:"introspect"`
 	AuthMethod         string   `json:"token_endpoint_auth_method"`
 	JWKSURI            string   `json:"jwks_uri,omitempty"`
 	CreatedAt          string   `json:"created_at"`
@@ -59,7 +60,7 @@ func viewClient(c *store.Client) clientView {
 		Audiences: nonNil(c.Audiences), RedirectURIs: nonNil(c.RedirectURIs),
 		ReuseGrace: durText(c.ReuseGrace), AccessTokenTTL: durText(c.AccessTokenTTL),
 		RefreshIdleTTL: durText(c.RefreshIdleTTL), RefreshAbsoluteTTL: durText(c.RefreshAbsoluteTTL),
-		Disabled: c.Disabled, RequireDPoP: c.RequireDPoP, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
+		Disabled: c.Disabled, RequireDPoP: c.RequireDPoP, Introspect: c.Introspect, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
 	}
 	v.AuthMethod, v.JWKSURI = c.AuthMethod, c.JWKSURI
 	switch {
@@ -98,6 +99,7 @@ func (a *app) clientCreateCmd() *cobra.Command {
 	var (
 		id, sec, scopes                        string
 		generate, public, asJSON, requireDPoP  bool
+		introspect                             bool
 		grants, audiences, redirects           []string
 		grace, accessTTL, idleTTL, absoluteTTL string
 		jwksFile, jwksURI                      string
@@ -131,7 +133,7 @@ default to the server's settings; set them here to override for this client.`,
 			if err != nil {
 				return err
 			}
-			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP, GrantTypes: grants,
+			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP, Introspect: introspect, GrantTypes: grants,
 				Audiences: audiences, RedirectURIs: redirects}
 			if c.Scopes, err = oauth.ParseScope(scopes); err != nil {
 				return usagef("--scopes %q: scopes are words of visible ASCII characters, without quotes or backslashes", scopes)
@@ -214,6 +216,7 @@ default to the server's settings; set them here to override for this client.`,
 	f.StringVar(&idleTTL, "refresh-idle-ttl", "", "refresh-token idle lifetime for this client (default: the server's)")
 	f.StringVar(&absoluteTTL, "refresh-absolute-ttl", "", "refresh-token absolute lifetime for this client (default: the server's)")
 	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449); its families are bound to the key")
+	f.BoolVar(&introspect, "introspect", false, "a resource server: may introspect any access token (otherwise only those naming it in their audience)")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
 }
@@ -341,6 +344,7 @@ func (a *app) clientGetCmd() *cobra.Command {
 			fmt.Fprintf(w, "audiences:\t%s\n", orDash(strings.Join(v.Audiences, ", ")))
 			fmt.Fprintf(w, "redirect URIs:\t%s\n", orDash(strings.Join(v.RedirectURIs, ", ")))
 			fmt.Fprintf(w, "require DPoP:\t%t\n", v.RequireDPoP)
+			fmt.Fprintf(w, "introspect:\t%t\n", v.Introspect)
 			fmt.Fprintf(w, "reuse grace:\t%s\n", dur(v.ReuseGrace))
 			fmt.Fprintf(w, "access-token TTL:\t%s\n", dur(v.AccessTokenTTL))
 			fmt.Fprintf(w, "refresh idle TTL:\t%s\n", dur(v.RefreshIdleTTL))

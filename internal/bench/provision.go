@@ -55,6 +55,9 @@ func newProvisioner(ctx context.Context, st store.Store, sk *secret.Keys, now fu
 		ID: p.clientID, SecretHash: sk.Hash(p.secret),
 		GrantTypes: []string{"refresh_token", "client_credentials"},
 		Scopes:     []string{benchScope},
+		// It introspects its own client_credentials tokens, as a
+		// resource server does.
+		Introspect: true,
 		CreatedAt:  t, UpdatedAt: t,
 	}
 	if err := st.CreateClient(ctx, c); err != nil {
