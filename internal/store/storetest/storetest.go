@@ -38,12 +38,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DenyList", testDenyList},
 		{"Events", testEvents},
 		{"SigningKeys", testSigningKeys},
+		{"CreateSigningKeyIfNoneAfter", testCreateSigningKeyIfNoneAfter},
 		{"TxCommitAndRollback", testTx},
 		{"ConcurrentLockFamilyOneWinner", testConcurrentOneWinner},
 		{"ConcurrentLockFamilyNoLostUpdate", testConcurrentNoLostUpdate},
 		{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
 		{"ConcurrentRevokeFamily", testConcurrentRevoke},
 		{"ConcurrentAppendEvents", testConcurrentEvents},
+		{"ConcurrentCreateSigningKeyIfNoneAfter", testConcurrentCreateSigningKeyIfNoneAfter},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
