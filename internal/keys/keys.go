@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -54,16 +54,42 @@ type Options struct {
 // leeway keeps a superseded key published a little past its last token.
 const leeway = time.Minute
 
-// Manager manages signing keys. It is safe for concurrent use; Sign and
-// Verify read an immutable snapshot and hit the database only to reload.
+// Manager manages signing keys. It is safe for concurrent use; Sign, JWKS
+// and Verify read an immutable snapshot and hit the database only to
+// reload it, one caller at a time. While one caller reloads, the others
+// keep using the snapshot they have; after a failed reload (the database
+// is down) nobody tries again before a pause that doubles with each
+// failure, from 1 s to 30 s, and the cached snapshot serves meanwhile.
 type Manager struct {
 	st   store.Store
 	sk   *secret.Keys
 	opts Options
 
-	mu   sync.Mutex // serialises reloads
-	snap *snapshot  // guarded by mu for writes; read under rmu
-	rmu  sync.RWMutex
+	// lock serialises reloads. It is a channel rather than a mutex so that
+	// a caller can wait for it only as long as its context allows, or not
+	// at all when it has a snapshot to use meanwhile.
+	lock chan struct{}
+	snap atomic.Pointer[snapshot]
+
+	// The backoff after failed reloads, guarded by lock.
+	failures int
+	retryAt  time.Time
+	lastErr  error
+}
+
+// The pause after a failed reload: reloadBackoffMin after the first
+// failure, doubled after each further one, at most reloadBackoffMax.
+const (
+	reloadBackoffMin = time.Second
+	reloadBackoffMax = 30 * time.Second
+)
+
+func reloadBackoff(failures int) time.Duration {
+	d := reloadBackoffMin
+	for i := 1; i < failures && d < reloadBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, reloadBackoffMax)
 }
 
 // key is a decrypted signing key.
@@ -104,7 +130,7 @@ func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Manager{st: st, sk: sk, opts: opts}
+	return &Manager{st: st, sk: sk, opts: opts, lock: make(chan struct{}, 1)}
 }
 
 // ValidAlgorithm reports whether alg is one Rotor signs with.
@@ -187,15 +213,99 @@ func generate(alg string) (crypto.PrivateKey, error) {
 	}
 }
 
-// reload reads every key from the store and decrypts the published ones.
+// acquire takes the reload lock, waiting for it if wait is set (as long
+// as ctx allows), and reports whether it got it.
+func (m *Manager) acquire(ctx context.Context, wait bool) bool {
+	select {
+	case m.lock <- struct{}{}:
+		return true
+	default:
+	}
+	if !wait {
+		return false
+	}
+	select {
+	case m.lock <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (m *Manager) release() { <-m.lock }
+
+// reload reloads the key set now, whatever its age and the backoff: after
+// a change this Manager made, or on EnsureCurrent.
 func (m *Manager) reload(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if !m.acquire(ctx, true) {
+		return fmt.Errorf("keys: reload: %w", ctx.Err())
+	}
+	defer m.release()
+	return m.load(ctx)
+}
+
+// refresh returns the snapshot to use, reloading it first if it is older
+// than maxAge. A caller that has a snapshot does not wait for another's
+// reload unless wait is set, and after a failed reload no caller tries
+// again before the backoff has passed: the cached snapshot serves (or,
+// with none, the last error).
+func (m *Manager) refresh(ctx context.Context, maxAge time.Duration, wait bool) (*snapshot, error) {
+	s := m.snap.Load()
+	if s != nil && m.opts.Now().Sub(s.loaded) < maxAge {
+		return s, nil
+	}
+	if !m.acquire(ctx, wait || s == nil) {
+		if s != nil {
+			return s, nil
+		}
+		return nil, fmt.Errorf("keys: load the key set: %w", ctx.Err())
+	}
+	defer m.release()
+	// Another caller may have reloaded, or failed to, while this one
+	// waited.
+	s = m.snap.Load()
+	now := m.opts.Now()
+	if s != nil && now.Sub(s.loaded) < maxAge {
+		return s, nil
+	}
+	if now.Before(m.retryAt) {
+		if s != nil {
+			return s, nil
+		}
+		return nil, fmt.Errorf("%w (next attempt in %s)", m.lastErr, m.retryAt.Sub(now))
+	}
+	if err := m.load(ctx); err != nil {
+		if s != nil {
+			return s, nil // keep signing with what we have; the database may be back soon
+		}
+		return nil, err
+	}
+	return m.snap.Load(), nil
+}
+
+// load reads every key from the store, decrypts the published ones and
+// records the outcome for the backoff. The caller holds the lock.
+func (m *Manager) load(ctx context.Context) error {
+	snap, err := m.read(ctx)
+	if err != nil {
+		m.failures++
+		m.lastErr = err
+		m.retryAt = m.opts.Now().Add(reloadBackoff(m.failures))
+		return err
+	}
+	m.failures, m.lastErr, m.retryAt = 0, nil, time.Time{}
+	m.snap.Store(snap)
+	return nil
+}
+
+// read builds a snapshot from the store. Its time is taken before the
+// read, so that the snapshot never counts as fresher than it is.
+func (m *Manager) read(ctx context.Context) (*snapshot, error) {
+	now := m.opts.Now()
 	all, err := m.st.ListSigningKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("keys: list: %w", err)
+		return nil, fmt.Errorf("keys: list: %w", err)
 	}
-	now := m.opts.Now()
 	snap := &snapshot{loaded: now}
 	for i, meta := range all {
 		if !m.published(all, i, now) {
@@ -203,28 +313,25 @@ func (m *Manager) reload(ctx context.Context) error {
 		}
 		der, err := m.sk.OpenKey(meta.Sealed, []byte(meta.ID))
 		if err != nil {
-			return fmt.Errorf("keys: key %s does not open with this master key: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s does not open with this master key: %w", meta.ID, err)
 		}
 		priv, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
-			return fmt.Errorf("keys: key %s: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s: %w", meta.ID, err)
 		}
 		var pub jose.JSONWebKey
 		if err := pub.UnmarshalJSON(meta.PublicJWK); err != nil {
-			return fmt.Errorf("keys: key %s public part: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s public part: %w", meta.ID, err)
 		}
 		signer, err := jose.NewSigner(
 			jose.SigningKey{Algorithm: jose.SignatureAlgorithm(meta.Algorithm), Key: jose.JSONWebKey{Key: priv, KeyID: meta.ID}},
 			(&jose.SignerOptions{}).WithType("at+jwt"))
 		if err != nil {
-			return fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
 		}
 		snap.keys = append(snap.keys, &key{meta: meta, signer: signer, public: pub})
 	}
-	m.rmu.Lock()
-	m.snap = snap
-	m.rmu.Unlock()
-	return nil
+	return snap, nil
 }
 
 // published reports whether all[i] belongs in the JWKS at now: every key
@@ -248,21 +355,7 @@ func successorActiveAt(all []store.SigningKey, i int, now time.Time) time.Time {
 
 // current returns the snapshot, reloading it when it is stale.
 func (m *Manager) current(ctx context.Context) (*snapshot, error) {
-	m.rmu.RLock()
-	s := m.snap
-	m.rmu.RUnlock()
-	if s != nil && m.opts.Now().Sub(s.loaded) < m.opts.ReloadInterval {
-		return s, nil
-	}
-	if err := m.reload(ctx); err != nil {
-		if s != nil {
-			return s, nil // keep signing with what we have; the DB may be back soon
-		}
-		return nil, err
-	}
-	m.rmu.RLock()
-	defer m.rmu.RUnlock()
-	return m.snap, nil
+	return m.refresh(ctx, m.opts.ReloadInterval, false)
 }
 
 // ErrNoKey is returned by Sign when no key is active.
@@ -343,16 +436,12 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
 	if k == nil {
 		// Reload for a kid another replica may just have rotated in, but
 		// not for every made-up kid: a reload reads and decrypts every key.
-		if m.opts.Now().Sub(s.loaded) < unknownKeyReload {
+		// Concurrent callers share that reload.
+		s, err := m.refresh(ctx, unknownKeyReload, true)
+		if err != nil {
 			return nil, ErrUnknownKey
 		}
-		if err := m.reload(ctx); err != nil {
-			return nil, ErrUnknownKey
-		}
-		m.rmu.RLock()
-		k = m.snap.find(h.KeyID)
-		m.rmu.RUnlock()
-		if k == nil {
+		if k = s.find(h.KeyID); k == nil {
 			return nil, ErrUnknownKey
 		}
 	}
