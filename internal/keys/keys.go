@@ -139,26 +139,30 @@ func ValidAlgorithm(alg string) bool { return alg == ES256 || alg == EdDSA || al
 // EnsureCurrent makes sure a key can sign: with no key at all it creates
 // one that is active at once (no verifier can have cached anything yet);
 // when the newest active key is older than the rotation period and no
-// successor is pending, it rotates.
+// successor is pending, it rotates. Replicas may call it at the same
+// moment: between them they create one key, never one each.
 func (m *Manager) EnsureCurrent(ctx context.Context) error {
 	all, err := m.st.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list: %w", err)
 	}
 	now := m.opts.Now()
-	if len(all) == 0 {
-		if _, err := m.create(ctx, now, now); err != nil {
-			return err
+	activeAt := now
+	if len(all) > 0 {
+		newest := all[len(all)-1]
+		if newest.ActiveAt.After(now) || now.Sub(newest.ActiveAt) < m.opts.RotationPeriod {
+			return m.reload(ctx) // a successor is pending, or the key is young enough
 		}
-		return m.reload(ctx)
+		activeAt = now.Add(m.opts.Prepublish)
 	}
-	newest := all[len(all)-1]
-	if newest.ActiveAt.After(now) {
-		return m.reload(ctx) // a successor is pending already
-	}
-	if now.Sub(newest.ActiveAt) >= m.opts.RotationPeriod {
-		_, err := m.Rotate(ctx)
+	k, err := m.newKey(now, activeAt)
+	if err != nil {
 		return err
+	}
+	// Only if no other replica has just done the same: a key active after
+	// now minus the rotation period is one this call would not have made.
+	if _, err := m.st.CreateSigningKeyIfNoneAfter(ctx, &k, now.Add(-m.opts.RotationPeriod)); err != nil {
+		return fmt.Errorf("keys: store: %w", err)
 	}
 	return m.reload(ctx)
 }
@@ -167,14 +171,18 @@ func (m *Manager) EnsureCurrent(ctx context.Context) error {
 // the prepublication delay.
 func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
 	now := m.opts.Now()
-	k, err := m.create(ctx, now, now.Add(m.opts.Prepublish))
+	k, err := m.newKey(now, now.Add(m.opts.Prepublish))
 	if err != nil {
 		return store.SigningKey{}, err
+	}
+	if err := m.st.CreateSigningKey(ctx, &k); err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
 	}
 	return k, m.reload(ctx)
 }
 
-func (m *Manager) create(ctx context.Context, now, activeAt time.Time) (store.SigningKey, error) {
+// newKey generates a key and seals its private part.
+func (m *Manager) newKey(now, activeAt time.Time) (store.SigningKey, error) {
 	priv, err := generate(m.opts.Algorithm)
 	if err != nil {
 		return store.SigningKey{}, err
@@ -189,14 +197,10 @@ func (m *Manager) create(ctx context.Context, now, activeAt time.Time) (store.Si
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("keys: encode public key: %w", err)
 	}
-	k := store.SigningKey{
+	return store.SigningKey{
 		ID: kid, Algorithm: m.opts.Algorithm, Sealed: m.sk.SealKey(der, []byte(kid)),
 		PublicJWK: pubJSON, CreatedAt: now, ActiveAt: activeAt,
-	}
-	if err := m.st.CreateSigningKey(ctx, &k); err != nil {
-		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
-	}
-	return k, nil
+	}, nil
 }
 
 func generate(alg string) (crypto.PrivateKey, error) {
