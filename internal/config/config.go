@@ -44,7 +44,7 @@ type Config struct {
 
 	KeyAlgorithm  string        `yaml:"key_algorithm" help:"signing algorithm of new keys: ES256, EdDSA or RS256"`
 	KeyRotation   time.Duration `yaml:"key_rotation" help:"how often a new signing key is rotated in"`
-	KeyPrepublish time.Duration `yaml:"key_prepublish" help:"how long a new key is published in the JWKS before it signs"`
+	KeyPrepublish time.Duration `yaml:"key_prepublish" help:"how long a new key is published in the JWKS before it signs (at least 1m, how often servers reread the keys)"`
 
 	AuditRetention time.Duration `yaml:"audit_retention" help:"how long audit events are kept"`
 

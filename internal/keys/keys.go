@@ -36,16 +36,19 @@ type Options struct {
 	// RotationPeriod: EnsureCurrent rotates when the active key is older.
 	// Default 30 days.
 	RotationPeriod time.Duration
-	// Prepublish: a rotated key is in the JWKS this long before it signs.
-	// Zero makes it sign at once (verifiers that cached the JWKS then
-	// refetch on the unknown kid); the configuration's default is 10
-	// minutes.
+	// Prepublish: a rotated key is in the JWKS this long before it signs,
+	// and never less than ReloadInterval, so that every replica (each
+	// rereads the key set that often) has the key before it is due and
+	// all switch at the time the key says. The configuration's default is
+	// 10 minutes. The first key of an empty store signs at once: nobody
+	// can have cached a key set yet.
 	Prepublish time.Duration
 	// MaxTokenTTL is the longest access-token lifetime; a superseded key
 	// stays published this long, plus a minute, after its successor
 	// became active. Default 24 hours.
 	MaxTokenTTL time.Duration
-	// ReloadInterval: how often the cached key set is reloaded. Default 30 s.
+	// ReloadInterval: how often the cached key set is reloaded. Default
+	// 30 s. Replicas sharing a store are expected to share it too.
 	ReloadInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -153,7 +156,7 @@ func (m *Manager) EnsureCurrent(ctx context.Context) error {
 		if newest.ActiveAt.After(now) || now.Sub(newest.ActiveAt) < m.opts.RotationPeriod {
 			return m.reload(ctx) // a successor is pending, or the key is young enough
 		}
-		activeAt = now.Add(m.opts.Prepublish)
+		activeAt = m.rotatedActiveAt(now)
 	}
 	k, err := m.newKey(now, activeAt)
 	if err != nil {
@@ -167,11 +170,30 @@ func (m *Manager) EnsureCurrent(ctx context.Context) error {
 	return m.reload(ctx)
 }
 
-// Rotate creates a new key, published at once and signing from now plus
-// the prepublication delay.
+// Rotate creates a new key, published at once and signing from the
+// returned key's ActiveAt: now plus the prepublication delay, or at once
+// when the store has no key yet.
 func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
+	all, err := m.st.ListSigningKeys(ctx)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: list: %w", err)
+	}
 	now := m.opts.Now()
-	k, err := m.newKey(now, now.Add(m.opts.Prepublish))
+	if len(all) == 0 {
+		k, err := m.newKey(now, now)
+		if err != nil {
+			return store.SigningKey{}, err
+		}
+		created, err := m.st.CreateSigningKeyIfNoneAfter(ctx, &k, time.Time{})
+		if err != nil {
+			return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
+		}
+		if created {
+			return k, m.reload(ctx)
+		}
+		// A replica created the first key meanwhile: rotate after it.
+	}
+	k, err := m.newKey(now, m.rotatedActiveAt(now))
 	if err != nil {
 		return store.SigningKey{}, err
 	}
@@ -179,6 +201,15 @@ func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
 		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
 	}
 	return k, m.reload(ctx)
+}
+
+// rotatedActiveAt is when a key created at now to succeed another starts
+// signing: after the prepublication delay, and not before every replica
+// has reread the key set (each does within ReloadInterval), so that no
+// replica goes on signing with the old key past that time because it has
+// not seen the new one yet.
+func (m *Manager) rotatedActiveAt(now time.Time) time.Time {
+	return now.Add(max(m.opts.Prepublish, m.opts.ReloadInterval))
 }
 
 // newKey generates a key and seals its private part.
