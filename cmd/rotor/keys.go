@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/keys"
 )
 
@@ -38,7 +39,9 @@ func (a *app) keysRotateCmd() *cobra.Command {
 		Long: `Create a new signing key with the configured algorithm. It is published in
 the JWKS at once and starts signing after key_prepublish, so that verifiers
 learn it before they meet it; the current key keeps signing until then and
-stays published until its last token has expired.`,
+stays published until its last token has expired. Servers reread the keys
+once a minute, so a new key waits at least that long, whatever
+key_prepublish says; the first key of a new database signs at once.`,
 		Example: "  rotor keys rotate\n  rotor keys rotate --key-algorithm EdDSA",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,7 +55,8 @@ stays published until its last token has expired.`,
 				return err
 			}
 			km := a.keyManager(e.cfg, e.st, sk)
-			if _, err := km.Rotate(cmd.Context()); err != nil {
+			k, err := km.Rotate(cmd.Context())
+			if err != nil {
 				return fmt.Errorf("rotate the signing key: %w", err)
 			}
 			views, err := km.Keys(cmd.Context())
@@ -60,8 +64,15 @@ stays published until its last token has expired.`,
 				return fmt.Errorf("list signing keys: %w", err)
 			}
 			if !asJSON {
-				fmt.Fprintf(a.stdout, "Created a new %s signing key; it signs from %s.\n\n", e.cfg.KeyAlgorithm,
-					timeText(a.now().Add(e.cfg.KeyPrepublish)))
+				// The time the stored key says, which every server
+				// follows; not the delay asked for, which the key manager
+				// lengthens when servers could not all have seen the key.
+				fmt.Fprintf(a.stdout, "Created a new %s signing key; it signs from %s.", e.cfg.KeyAlgorithm, timeText(k.ActiveAt))
+				if wait := k.ActiveAt.Sub(k.CreatedAt); wait > e.cfg.KeyPrepublish {
+					fmt.Fprintf(a.stdout, " That is %s from now, not %s: every server rereads the keys once every %s, and all must have the new one before it signs.",
+						config.FormatDuration(wait), config.FormatDuration(e.cfg.KeyPrepublish), config.FormatDuration(keyReloadInterval))
+				}
+				fmt.Fprint(a.stdout, "\n\n")
 			}
 			return a.printKeys(views, asJSON)
 		},

@@ -42,6 +42,8 @@ type harness struct {
 	t   *testing.T
 	dir string
 	env map[string]string
+	// now is the commands' clock; time.Now when nil.
+	now func() time.Time
 }
 
 func newHarness(t *testing.T) *harness {
@@ -58,13 +60,17 @@ type result struct {
 }
 
 func (h *harness) app(stdin string, stdout, stderr *syncBuffer) *app {
+	now := h.now
+	if now == nil {
+		now = time.Now
+	}
 	return &app{
 		stdin: strings.NewReader(stdin), stdout: stdout, stderr: stderr,
 		lookupEnv: func(k string) (string, bool) {
 			v, ok := h.env[k]
 			return v, ok
 		},
-		now:            time.Now,
+		now:            now,
 		followInterval: 10 * time.Millisecond,
 	}
 }

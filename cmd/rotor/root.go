@@ -223,7 +223,7 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 	if backend.IsEmbedded(cfg.DB) {
 		if err := st.Migrate(ctx); err != nil {
 			_ = st.Close()
-			return nil, fmt.Errorf("migrate %s: %w", cfg.DB, err)
+			return nil, fmt.Errorf("migrate %s: %w", backend.Redact(cfg.DB), err)
 		}
 	}
 	return &deps{cfg: cfg, log: log, st: st, where: where, created: created}, nil

@@ -31,7 +31,7 @@ import (
 type Config struct {
 	Addr   string `yaml:"addr" help:"address to listen on, HOST:PORT"`
 	Issuer string `yaml:"issuer" help:"issuer URL that clients and resource servers see (default: derived from addr)"`
-	DB     string `yaml:"db" env:"ROTOR_DATABASE_URL" help:"database: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB"`
+	DB     string `yaml:"db" env:"ROTOR_DATABASE_URL" help:"database: sqlite:PATH, or PostgreSQL as postgres://USER:PASSWORD@HOST:PORT/DB or host=HOST dbname=DB user=USER"`
 	// MasterKeyFile holds the master key (base64 or hex). ROTOR_MASTER_KEY
 	// takes precedence; see [Config.MasterKey].
 	MasterKeyFile string `yaml:"master_key_file" help:"file holding the master key, mode 0600 (ROTOR_MASTER_KEY wins over it)"`
@@ -44,7 +44,7 @@ type Config struct {
 
 	KeyAlgorithm  string        `yaml:"key_algorithm" help:"signing algorithm of new keys: ES256, EdDSA or RS256"`
 	KeyRotation   time.Duration `yaml:"key_rotation" help:"how often a new signing key is rotated in"`
-	KeyPrepublish time.Duration `yaml:"key_prepublish" help:"how long a new key is published in the JWKS before it signs"`
+	KeyPrepublish time.Duration `yaml:"key_prepublish" help:"how long a new key is published in the JWKS before it signs (at least 1m, how often servers reread the keys)"`
 
 	AuditRetention time.Duration `yaml:"audit_retention" help:"how long audit events are kept"`
 

@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -36,16 +36,19 @@ type Options struct {
 	// RotationPeriod: EnsureCurrent rotates when the active key is older.
 	// Default 30 days.
 	RotationPeriod time.Duration
-	// Prepublish: a rotated key is in the JWKS this long before it signs.
-	// Zero makes it sign at once (verifiers that cached the JWKS then
-	// refetch on the unknown kid); the configuration's default is 10
-	// minutes.
+	// Prepublish: a rotated key is in the JWKS this long before it signs,
+	// and never less than ReloadInterval, so that every replica (each
+	// rereads the key set that often) has the key before it is due and
+	// all switch at the time the key says. The configuration's default is
+	// 10 minutes. The first key of an empty store signs at once: nobody
+	// can have cached a key set yet.
 	Prepublish time.Duration
 	// MaxTokenTTL is the longest access-token lifetime; a superseded key
 	// stays published this long, plus a minute, after its successor
 	// became active. Default 24 hours.
 	MaxTokenTTL time.Duration
-	// ReloadInterval: how often the cached key set is reloaded. Default 30 s.
+	// ReloadInterval: how often the cached key set is reloaded. Default
+	// 30 s. Replicas sharing a store are expected to share it too.
 	ReloadInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -54,16 +57,42 @@ type Options struct {
 // leeway keeps a superseded key published a little past its last token.
 const leeway = time.Minute
 
-// Manager manages signing keys. It is safe for concurrent use; Sign and
-// Verify read an immutable snapshot and hit the database only to reload.
+// Manager manages signing keys. It is safe for concurrent use; Sign, JWKS
+// and Verify read an immutable snapshot and hit the database only to
+// reload it, one caller at a time. While one caller reloads, the others
+// keep using the snapshot they have; after a failed reload (the database
+// is down) nobody tries again before a pause that doubles with each
+// failure, from 1 s to 30 s, and the cached snapshot serves meanwhile.
 type Manager struct {
 	st   store.Store
 	sk   *secret.Keys
 	opts Options
 
-	mu   sync.Mutex // serialises reloads
-	snap *snapshot  // guarded by mu for writes; read under rmu
-	rmu  sync.RWMutex
+	// lock serialises reloads. It is a channel rather than a mutex so that
+	// a caller can wait for it only as long as its context allows, or not
+	// at all when it has a snapshot to use meanwhile.
+	lock chan struct{}
+	snap atomic.Pointer[snapshot]
+
+	// The backoff after failed reloads, guarded by lock.
+	failures int
+	retryAt  time.Time
+	lastErr  error
+}
+
+// The pause after a failed reload: reloadBackoffMin after the first
+// failure, doubled after each further one, at most reloadBackoffMax.
+const (
+	reloadBackoffMin = time.Second
+	reloadBackoffMax = 30 * time.Second
+)
+
+func reloadBackoff(failures int) time.Duration {
+	d := reloadBackoffMin
+	for i := 1; i < failures && d < reloadBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, reloadBackoffMax)
 }
 
 // key is a decrypted signing key.
@@ -104,7 +133,7 @@ func NewManager(st store.Store, sk *secret.Keys, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Manager{st: st, sk: sk, opts: opts}
+	return &Manager{st: st, sk: sk, opts: opts, lock: make(chan struct{}, 1)}
 }
 
 // ValidAlgorithm reports whether alg is one Rotor signs with.
@@ -113,42 +142,78 @@ func ValidAlgorithm(alg string) bool { return alg == ES256 || alg == EdDSA || al
 // EnsureCurrent makes sure a key can sign: with no key at all it creates
 // one that is active at once (no verifier can have cached anything yet);
 // when the newest active key is older than the rotation period and no
-// successor is pending, it rotates.
+// successor is pending, it rotates. Replicas may call it at the same
+// moment: between them they create one key, never one each.
 func (m *Manager) EnsureCurrent(ctx context.Context) error {
 	all, err := m.st.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list: %w", err)
 	}
 	now := m.opts.Now()
-	if len(all) == 0 {
-		if _, err := m.create(ctx, now, now); err != nil {
-			return err
+	activeAt := now
+	if len(all) > 0 {
+		newest := all[len(all)-1]
+		if newest.ActiveAt.After(now) || now.Sub(newest.ActiveAt) < m.opts.RotationPeriod {
+			return m.reload(ctx) // a successor is pending, or the key is young enough
 		}
-		return m.reload(ctx)
+		activeAt = m.rotatedActiveAt(now)
 	}
-	newest := all[len(all)-1]
-	if newest.ActiveAt.After(now) {
-		return m.reload(ctx) // a successor is pending already
-	}
-	if now.Sub(newest.ActiveAt) >= m.opts.RotationPeriod {
-		_, err := m.Rotate(ctx)
+	k, err := m.newKey(now, activeAt)
+	if err != nil {
 		return err
+	}
+	// Only if no other replica has just done the same: a key active after
+	// now minus the rotation period is one this call would not have made.
+	if _, err := m.st.CreateSigningKeyIfNoneAfter(ctx, &k, now.Add(-m.opts.RotationPeriod)); err != nil {
+		return fmt.Errorf("keys: store: %w", err)
 	}
 	return m.reload(ctx)
 }
 
-// Rotate creates a new key, published at once and signing from now plus
-// the prepublication delay.
+// Rotate creates a new key, published at once and signing from the
+// returned key's ActiveAt: now plus the prepublication delay, or at once
+// when the store has no key yet.
 func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
+	all, err := m.st.ListSigningKeys(ctx)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: list: %w", err)
+	}
 	now := m.opts.Now()
-	k, err := m.create(ctx, now, now.Add(m.opts.Prepublish))
+	if len(all) == 0 {
+		k, err := m.newKey(now, now)
+		if err != nil {
+			return store.SigningKey{}, err
+		}
+		created, err := m.st.CreateSigningKeyIfNoneAfter(ctx, &k, time.Time{})
+		if err != nil {
+			return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
+		}
+		if created {
+			return k, m.reload(ctx)
+		}
+		// A replica created the first key meanwhile: rotate after it.
+	}
+	k, err := m.newKey(now, m.rotatedActiveAt(now))
 	if err != nil {
 		return store.SigningKey{}, err
+	}
+	if err := m.st.CreateSigningKey(ctx, &k); err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
 	}
 	return k, m.reload(ctx)
 }
 
-func (m *Manager) create(ctx context.Context, now, activeAt time.Time) (store.SigningKey, error) {
+// rotatedActiveAt is when a key created at now to succeed another starts
+// signing: after the prepublication delay, and not before every replica
+// has reread the key set (each does within ReloadInterval), so that no
+// replica goes on signing with the old key past that time because it has
+// not seen the new one yet.
+func (m *Manager) rotatedActiveAt(now time.Time) time.Time {
+	return now.Add(max(m.opts.Prepublish, m.opts.ReloadInterval))
+}
+
+// newKey generates a key and seals its private part.
+func (m *Manager) newKey(now, activeAt time.Time) (store.SigningKey, error) {
 	priv, err := generate(m.opts.Algorithm)
 	if err != nil {
 		return store.SigningKey{}, err
@@ -163,14 +228,10 @@ func (m *Manager) create(ctx context.Context, now, activeAt time.Time) (store.Si
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("keys: encode public key: %w", err)
 	}
-	k := store.SigningKey{
+	return store.SigningKey{
 		ID: kid, Algorithm: m.opts.Algorithm, Sealed: m.sk.SealKey(der, []byte(kid)),
 		PublicJWK: pubJSON, CreatedAt: now, ActiveAt: activeAt,
-	}
-	if err := m.st.CreateSigningKey(ctx, &k); err != nil {
-		return store.SigningKey{}, fmt.Errorf("keys: store: %w", err)
-	}
-	return k, nil
+	}, nil
 }
 
 func generate(alg string) (crypto.PrivateKey, error) {
@@ -187,15 +248,99 @@ func generate(alg string) (crypto.PrivateKey, error) {
 	}
 }
 
-// reload reads every key from the store and decrypts the published ones.
+// acquire takes the reload lock, waiting for it if wait is set (as long
+// as ctx allows), and reports whether it got it.
+func (m *Manager) acquire(ctx context.Context, wait bool) bool {
+	select {
+	case m.lock <- struct{}{}:
+		return true
+	default:
+	}
+	if !wait {
+		return false
+	}
+	select {
+	case m.lock <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (m *Manager) release() { <-m.lock }
+
+// reload reloads the key set now, whatever its age and the backoff: after
+// a change this Manager made, or on EnsureCurrent.
 func (m *Manager) reload(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if !m.acquire(ctx, true) {
+		return fmt.Errorf("keys: reload: %w", ctx.Err())
+	}
+	defer m.release()
+	return m.load(ctx)
+}
+
+// refresh returns the snapshot to use, reloading it first if it is older
+// than maxAge. A caller that has a snapshot does not wait for another's
+// reload unless wait is set, and after a failed reload no caller tries
+// again before the backoff has passed: the cached snapshot serves (or,
+// with none, the last error).
+func (m *Manager) refresh(ctx context.Context, maxAge time.Duration, wait bool) (*snapshot, error) {
+	s := m.snap.Load()
+	if s != nil && m.opts.Now().Sub(s.loaded) < maxAge {
+		return s, nil
+	}
+	if !m.acquire(ctx, wait || s == nil) {
+		if s != nil {
+			return s, nil
+		}
+		return nil, fmt.Errorf("keys: load the key set: %w", ctx.Err())
+	}
+	defer m.release()
+	// Another caller may have reloaded, or failed to, while this one
+	// waited.
+	s = m.snap.Load()
+	now := m.opts.Now()
+	if s != nil && now.Sub(s.loaded) < maxAge {
+		return s, nil
+	}
+	if now.Before(m.retryAt) {
+		if s != nil {
+			return s, nil
+		}
+		return nil, fmt.Errorf("%w (next attempt in %s)", m.lastErr, m.retryAt.Sub(now))
+	}
+	if err := m.load(ctx); err != nil {
+		if s != nil {
+			return s, nil // keep signing with what we have; the database may be back soon
+		}
+		return nil, err
+	}
+	return m.snap.Load(), nil
+}
+
+// load reads every key from the store, decrypts the published ones and
+// records the outcome for the backoff. The caller holds the lock.
+func (m *Manager) load(ctx context.Context) error {
+	snap, err := m.read(ctx)
+	if err != nil {
+		m.failures++
+		m.lastErr = err
+		m.retryAt = m.opts.Now().Add(reloadBackoff(m.failures))
+		return err
+	}
+	m.failures, m.lastErr, m.retryAt = 0, nil, time.Time{}
+	m.snap.Store(snap)
+	return nil
+}
+
+// read builds a snapshot from the store. Its time is taken before the
+// read, so that the snapshot never counts as fresher than it is.
+func (m *Manager) read(ctx context.Context) (*snapshot, error) {
+	now := m.opts.Now()
 	all, err := m.st.ListSigningKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("keys: list: %w", err)
+		return nil, fmt.Errorf("keys: list: %w", err)
 	}
-	now := m.opts.Now()
 	snap := &snapshot{loaded: now}
 	for i, meta := range all {
 		if !m.published(all, i, now) {
@@ -203,28 +348,25 @@ func (m *Manager) reload(ctx context.Context) error {
 		}
 		der, err := m.sk.OpenKey(meta.Sealed, []byte(meta.ID))
 		if err != nil {
-			return fmt.Errorf("keys: key %s does not open with this master key: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s does not open with this master key: %w", meta.ID, err)
 		}
 		priv, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {
-			return fmt.Errorf("keys: key %s: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s: %w", meta.ID, err)
 		}
 		var pub jose.JSONWebKey
 		if err := pub.UnmarshalJSON(meta.PublicJWK); err != nil {
-			return fmt.Errorf("keys: key %s public part: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s public part: %w", meta.ID, err)
 		}
 		signer, err := jose.NewSigner(
 			jose.SigningKey{Algorithm: jose.SignatureAlgorithm(meta.Algorithm), Key: jose.JSONWebKey{Key: priv, KeyID: meta.ID}},
 			(&jose.SignerOptions{}).WithType("at+jwt"))
 		if err != nil {
-			return fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
+			return nil, fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
 		}
 		snap.keys = append(snap.keys, &key{meta: meta, signer: signer, public: pub})
 	}
-	m.rmu.Lock()
-	m.snap = snap
-	m.rmu.Unlock()
-	return nil
+	return snap, nil
 }
 
 // published reports whether all[i] belongs in the JWKS at now: every key
@@ -248,21 +390,7 @@ func successorActiveAt(all []store.SigningKey, i int, now time.Time) time.Time {
 
 // current returns the snapshot, reloading it when it is stale.
 func (m *Manager) current(ctx context.Context) (*snapshot, error) {
-	m.rmu.RLock()
-	s := m.snap
-	m.rmu.RUnlock()
-	if s != nil && m.opts.Now().Sub(s.loaded) < m.opts.ReloadInterval {
-		return s, nil
-	}
-	if err := m.reload(ctx); err != nil {
-		if s != nil {
-			return s, nil // keep signing with what we have; the DB may be back soon
-		}
-		return nil, err
-	}
-	m.rmu.RLock()
-	defer m.rmu.RUnlock()
-	return m.snap, nil
+	return m.refresh(ctx, m.opts.ReloadInterval, false)
 }
 
 // ErrNoKey is returned by Sign when no key is active.
@@ -343,16 +471,12 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
 	if k == nil {
 		// Reload for a kid another replica may just have rotated in, but
 		// not for every made-up kid: a reload reads and decrypts every key.
-		if m.opts.Now().Sub(s.loaded) < unknownKeyReload {
+		// Concurrent callers share that reload.
+		s, err := m.refresh(ctx, unknownKeyReload, true)
+		if err != nil {
 			return nil, ErrUnknownKey
 		}
-		if err := m.reload(ctx); err != nil {
-			return nil, ErrUnknownKey
-		}
-		m.rmu.RLock()
-		k = m.snap.find(h.KeyID)
-		m.rmu.RUnlock()
-		if k == nil {
+		if k = s.find(h.KeyID); k == nil {
 			return nil, ErrUnknownKey
 		}
 	}

@@ -324,14 +324,66 @@ func TestUnknownKidReloadsAtMostOncePerInterval(t *testing.T) {
 		t.Fatalf("100 made-up kids caused %d reloads, want 1", n)
 	}
 
-	// Another replica rotates; its first token is found by one reload.
-	other := keys.NewManager(st, sk, opts)
-	if _, err := other.Rotate(ctx); err != nil {
+	// Another replica, which rereads its keys far more often, rotates and
+	// signs with the new key before this one has reread; its first token
+	// is found by one reload.
+	fast := opts
+	fast.ReloadInterval = time.Second
+	other := keys.NewManager(st, sk, fast)
+	next, err := other.Rotate(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, _ := sign(t, other)
 	clk.Advance(11 * time.Second)
+	fresh, kid := sign(t, other)
+	if kid != next.ID {
+		t.Fatalf("the other replica signs with %s, not its new key %s", kid, next.ID)
+	}
 	if _, err := m.Verify(ctx, fresh); err != nil {
 		t.Fatalf("a key rotated in elsewhere: %v", err)
+	}
+}
+
+// TestRotatedKeySignsWhenEveryReplicaHasIt: a rotated key starts signing
+// no sooner than every replica has reread the key set, whatever the
+// prepublication delay, so that a replica that read it just before the
+// rotation switches at the key's ActiveAt like the rest; the first key of
+// an empty store signs at once.
+func TestRotatedKeySignsWhenEveryReplicaHasIt(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.SQLite(t)
+	sk, _ := secret.Derive(secret.NewMasterKey())
+	clk := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	opts := keys.Options{Prepublish: 0, ReloadInterval: time.Minute, Now: clk.Now}
+	rotating, serving := keys.NewManager(st, sk, opts), keys.NewManager(st, sk, opts)
+
+	first, err := rotating.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.ActiveAt.Equal(clk.Now()) {
+		t.Fatalf("the first key signs from %v, want at once (%v)", first.ActiveAt, clk.Now())
+	}
+	if _, kid := sign(t, serving); kid != first.ID {
+		t.Fatalf("signs with %s, want the first key %s", kid, first.ID)
+	}
+	clk.Advance(10 * time.Second)
+	next, err := rotating.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.ActiveAt.Sub(next.CreatedAt); got != time.Minute {
+		t.Fatalf("a key rotated with no prepublication signs %s after its creation, want the reload interval", got)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{{next.ActiveAt.Add(-time.Second), first.ID}, {next.ActiveAt, next.ID}} {
+		clk.Advance(c.at.Sub(clk.Now()))
+		for name, m := range map[string]*keys.Manager{"rotating": rotating, "serving": serving} {
+			if _, kid := sign(t, m); kid != c.want {
+				t.Fatalf("at %v the %s replica signs with %s, want %s", c.at, name, kid, c.want)
+			}
+		}
 	}
 }

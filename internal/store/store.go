@@ -32,6 +32,14 @@ type Store interface {
 	// `rotor bench`, not for the request path. ErrConflict if any id
 	// exists already or appears twice.
 	CreateFamilies(ctx context.Context, families []*Family) error
+	// CreateSigningKeyIfNoneAfter inserts k unless a stored key has an
+	// ActiveAt after the given time (with a zero time, unless any key is
+	// stored), and reports whether it inserted k. The check and the insert
+	// are one step on every replica: of replicas that find no current key
+	// at the same moment (on an empty database, or when the active key is
+	// due for rotation) exactly one creates the next. ErrConflict if k's
+	// id exists.
+	CreateSigningKeyIfNoneAfter(ctx context.Context, k *SigningKey, after time.Time) (bool, error)
 	// Migrate applies the embedded schema migrations that are missing.
 	Migrate(ctx context.Context) error
 	// Ping checks that the database is reachable.

@@ -24,7 +24,9 @@ const (
 const sqlitePrefix = "sqlite:"
 
 // Parse checks a DSN and returns its backend and, for SQLite, the database
-// file path. Any other form is an error that says which forms exist.
+// file path. PostgreSQL is named by a URL or by the keyword/value form
+// that pgx and libpq read (host=... dbname=...). Any other form is an
+// error that says which forms exist; no error shows a password.
 func Parse(dsn string) (kind Kind, path string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, sqlitePrefix):
@@ -45,9 +47,35 @@ func Parse(dsn string) (kind Kind, path string, err error) {
 		return Postgres, "", nil
 	case dsn == "":
 		return "", "", errors.New(`no database given: use "sqlite:PATH" or "postgres://USER:PASSWORD@HOST:PORT/DATABASE"`)
-	default:
-		return "", "", fmt.Errorf(`database %q is not a DSN Rotor knows: use "sqlite:PATH" or "postgres://USER:PASSWORD@HOST:PORT/DATABASE"`, Redact(dsn))
+	case looksLikeKeywords(dsn):
+		pairs, err := parseKeywords(dsn)
+		if err != nil {
+			return "", "", fmt.Errorf(`the PostgreSQL keyword/value DSN %s is malformed: %v; write keyword=value pairs separated by spaces, quoting a value that holds spaces ('like this'), for example "host=db.internal dbname=rotor user=rotor"`, Redact(dsn), err)
+		}
+		for _, p := range pairs {
+			if connectionKeywords[p.key] {
+				return Postgres, "", nil
+			}
+		}
 	}
+	return "", "", fmt.Errorf(`database %q is not a DSN Rotor knows: use "sqlite:PATH", "postgres://USER:PASSWORD@HOST:PORT/DATABASE" or "host=HOST dbname=DATABASE user=USER"`, Redact(dsn))
+}
+
+// connectionKeywords are the keyword/value settings that say where and
+// as whom to connect; a DSN of keywords names PostgreSQL only if it has
+// one, so that a stray "a=b" is not taken for a database on localhost.
+var connectionKeywords = map[string]bool{
+	"host": true, "hostaddr": true, "port": true, "dbname": true, "user": true, "password": true, "service": true,
+}
+
+// looksLikeKeywords reports whether dsn starts as the keyword/value form
+// does: a keyword, then "=" (blanks allowed around it).
+func looksLikeKeywords(dsn string) bool {
+	s := strings.TrimLeft(dsn, " \t\n\r\v\f")
+	i := strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	})
+	return i > 0 && strings.HasPrefix(strings.TrimLeft(s[i:], " \t\n\r\v\f"), "=")
 }
 
 // Open opens the store named by dsn. It does not migrate: callers call
@@ -67,7 +95,7 @@ func Open(ctx context.Context, dsn string) (store.Store, error) {
 	default:
 		db, err := postgres.Open(ctx, dsn)
 		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL database %s: %w", Redact(dsn), err)
+			return nil, fmt.Errorf("open PostgreSQL database %s: %w", Redact(dsn), scrub(err, dsn))
 		}
 		return db, nil
 	}
@@ -89,30 +117,4 @@ func SQLitePath(dsn string) (string, bool) {
 		return "", false
 	}
 	return path, true
-}
-
-// Redact returns dsn with any password replaced by "xxxxx", fit for logs
-// and error messages.
-func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		if !strings.Contains(dsn, "@") && !strings.Contains(dsn, "password") {
-			return dsn
-		}
-		// Unparseable and may hold credentials: show only the scheme.
-		if scheme, _, ok := strings.Cut(dsn, "://"); ok {
-			return scheme + "://(redacted)"
-		}
-		return "(redacted)"
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

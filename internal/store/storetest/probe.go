@@ -95,6 +95,12 @@ func (p *probe) CreateFamilies(ctx context.Context, families []*store.Family) er
 	return p.st.CreateFamilies(ctx, families)
 }
 
+// CreateSigningKeyIfNoneAfter is a store method of its own, outside any
+// transaction by design.
+func (p *probe) CreateSigningKeyIfNoneAfter(ctx context.Context, k *store.SigningKey, after time.Time) (bool, error) {
+	return p.st.CreateSigningKeyIfNoneAfter(ctx, k, after)
+}
+
 func (p *probe) Migrate(ctx context.Context) error { return p.st.Migrate(ctx) }
 func (p *probe) Ping(ctx context.Context) error    { return p.st.Ping(ctx) }
 func (p *probe) Close() error                      { return p.st.Close() }

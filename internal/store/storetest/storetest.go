@@ -38,6 +38,7 @@ var queryTests = []struct {
 	{"DenyList", testDenyList},
 	{"Events", testEvents},
 	{"SigningKeys", testSigningKeys},
+	{"CreateSigningKeyIfNoneAfter", testCreateSigningKeyIfNoneAfter},
 }
 
 // txTests exercise transactions and concurrency; they run once.
@@ -51,6 +52,7 @@ var txTests = []struct {
 	{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
 	{"ConcurrentRevokeFamily", testConcurrentRevoke},
 	{"ConcurrentAppendEvents", testConcurrentEvents},
+	{"ConcurrentCreateSigningKeyIfNoneAfter", testConcurrentCreateSigningKeyIfNoneAfter},
 }
 
 // Run runs every conformance test against stores made by open. open must
