@@ -125,7 +125,7 @@ func decode[T any](t *testing.T, s string) T {
 func TestHelp(t *testing.T) {
 	h := newHarness(t)
 	out := h.ok("--help")
-	for _, c := range []string{"serve", "migrate", "client", "user", "revoke", "keys", "gc", "audit"} {
+	for _, c := range []string{"serve", "migrate", "client", "user", "revoke", "keys", "gc", "audit", "version"} {
 		if !strings.Contains(out, c) {
 			t.Errorf("rotor --help does not list %s", c)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,9 @@ type app struct {
 	serveReady func(issuer string)
 	// followInterval is how often audit tail --follow polls.
 	followInterval time.Duration
+	// buildInfo reads the binary's build information for rotor version;
+	// nil means [debug.ReadBuildInfo].
+	buildInfo func() (*debug.BuildInfo, bool)
 }
 
 // run executes the command line args and returns the process exit code:
@@ -129,6 +133,7 @@ created beside it.`,
 		a.gcCmd(),
 		a.auditCmd(),
 		a.benchCmd(),
+		a.versionCmd(),
 	)
 	return root
 }
