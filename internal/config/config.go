@@ -516,15 +516,27 @@ func (c *Config) Family() family.Config {
 }
 
 // NewLogger returns a logger writing to w at the configured level and in
-// the configured format.
+// the configured format. Durations are written as an operator reads them
+// (startup=8ms, "startup":"8ms"): the JSON handler alone would write
+// integers of nanoseconds.
 func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel)) // validated; info otherwise
 	opts := &slog.HandlerOptions{Level: level}
 	if strings.EqualFold(c.LogFormat, "json") {
+		opts.ReplaceAttr = durationText
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationText writes a duration attribute as text, such as "8ms" or
+// "720h".
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(FormatDuration(a.Value.Duration()))
+	}
+	return a
 }
 
 // FormatDuration writes a duration as an operator would (720h, not
