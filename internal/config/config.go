@@ -530,6 +530,23 @@ func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// LogValue logs the configuration as every key with its value as an
+// operator writes it, the database's password replaced (see
+// [backend.Redact]). The configuration holds no other secret: the master
+// key is read apart from it.
+func (c *Config) LogValue() slog.Value {
+	v := reflect.ValueOf(c).Elem()
+	var attrs []slog.Attr
+	for _, k := range Keys() {
+		s := format(v.Field(k.index))
+		if k.Name == "db" {
+			s = backend.Redact(s)
+		}
+		attrs = append(attrs, slog.String(k.Name, s))
+	}
+	return slog.GroupValue(attrs...)
+}
+
 // durationText writes a duration attribute as text, such as "8ms" or
 // "720h".
 func durationText(_ []string, a slog.Attr) slog.Attr {

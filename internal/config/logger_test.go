@@ -53,3 +53,27 @@ func TestJSONLogsWriteDurationsForPeople(t *testing.T) {
 		t.Errorf("text log: %s", b.String())
 	}
 }
+
+// TestLogValue: the configuration logs as every key with its value, the
+// database's password left out.
+func TestLogValue(t *testing.T) {
+	c := Default()
+	c.DB = "postgres://rotor:hunter2@db.internal:5432/rotor?sslmode=verify-full"
+	var b bytes.Buffer
+	(&Config{LogLevel: "debug", LogFormat: "text"}).NewLogger(&b).Debug("configuration", "config", c)
+	out := b.String()
+	if strings.Contains(out, "hunter2") {
+		t.Fatalf("the log shows the database password:\n%s", out)
+	}
+	for _, want := range []string{"config.addr=127.0.0.1:8080", `config.db="postgres://rotor:xxxxx@db.internal:5432/rotor?sslmode=verify-full"`,
+		"config.access_token_ttl=10m", "config.key_rotation=720h", "config.dpop_nonce=false"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not say %s:\n%s", want, out)
+		}
+	}
+	for _, k := range Keys() {
+		if !strings.Contains(out, " config."+k.Name+"=") {
+			t.Errorf("the log leaves out %s:\n%s", k.Name, out)
+		}
+	}
+}
