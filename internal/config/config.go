@@ -516,15 +516,14 @@ func (c *Config) Family() family.Config {
 }
 
 // NewLogger returns a logger writing to w at the configured level and in
-// the configured format. Durations are written as an operator reads them
-// (startup=8ms, "startup":"8ms"): the JSON handler alone would write
-// integers of nanoseconds.
+// the configured format. Durations are written as an operator writes them
+// (startup=8ms, "startup":"8ms", key_rotation=720h): the JSON handler alone
+// would write integers of nanoseconds, and the text one 720h0m0s.
 func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel)) // validated; info otherwise
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if strings.EqualFold(c.LogFormat, "json") {
-		opts.ReplaceAttr = durationText
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -46,10 +46,10 @@ func TestJSONLogsWriteDurationsForPeople(t *testing.T) {
 		t.Errorf("a duration in a group = %#v, want \"2s\": %s", second.Janitor.Took, lines[1])
 	}
 
-	// The text format already writes durations so.
+	// The text format writes them alike.
 	b.Reset()
-	(&Config{LogLevel: "info", LogFormat: "text"}).NewLogger(&b).Info("x", "startup", 8*time.Millisecond)
-	if !strings.Contains(b.String(), "startup=8ms") {
+	(&Config{LogLevel: "info", LogFormat: "text"}).NewLogger(&b).Info("x", "startup", 8*time.Millisecond, "rotation", 720*time.Hour)
+	if !strings.Contains(b.String(), "startup=8ms rotation=720h\n") {
 		t.Errorf("text log: %s", b.String())
 	}
 }
