@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/backend"
 )
 
@@ -40,50 +42,82 @@ embedded SQLite database.`,
 				return err
 			}
 			log := cfg.NewLogger(a.stderr)
+			log.Debug("configuration", "config", cfg)
 			where := backend.Redact(cfg.DB)
 			st, err := backend.Open(ctx, cfg.DB)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			ml, _ := st.(migrationLister)
-			var before []int
-			if ml != nil {
-				if before, err = ml.AppliedVersions(ctx); err != nil {
-					return err
-				}
-				log.Debug("migrations found in the database", "db", where, "versions", before)
+			m, err := migrateStore(ctx, st, where, log)
+			if err != nil {
+				return err
 			}
-			if err := st.Migrate(ctx); err != nil {
-				return fmt.Errorf("migrate %s: %w", where, err)
-			}
-			if ml == nil {
+			switch {
+			case !m.listed:
 				fmt.Fprintf(a.stdout, "Database %s has every migration applied.\n", where)
-				return nil
-			}
-			after, err := ml.AppliedVersions(ctx)
-			if err != nil {
-				return err
-			}
-			names, err := ml.MigrationNames()
-			if err != nil {
-				return err
-			}
-			applied, unknown := migrationReport(names, before, after)
-			if len(unknown) > 0 {
-				fmt.Fprintf(a.stderr, "rotor: warning: %s has %s that this binary does not know (%s): a newer Rotor migrated it\n",
-					where, plural(len(unknown), "migration", "migrations"), intList(unknown))
-			}
-			if len(applied) == 0 {
+			case len(m.applied) == 0:
 				fmt.Fprintf(a.stdout, "Database %s is up to date: %s applied, none missing.\n",
-					where, plural(len(after), "migration", "migrations"))
-				return nil
+					where, plural(m.total, "migration", "migrations"))
+			default:
+				fmt.Fprintf(a.stdout, "Applied %s to %s: %s.\n",
+					plural(len(m.applied), "migration", "migrations"), where, strings.Join(m.applied, ", "))
 			}
-			fmt.Fprintf(a.stdout, "Applied %s to %s: %s.\n",
-				plural(len(applied), "migration", "migrations"), where, strings.Join(applied, ", "))
 			return nil
 		},
 	}
+}
+
+// migrated is what one migration run changed.
+type migrated struct {
+	// listed is false when the backend cannot tell its migrations; the
+	// rest is then empty.
+	listed bool
+	// applied names the migrations applied by this run (or by concurrent
+	// runs meanwhile).
+	applied []string
+	// total is how many migrations the database has afterwards.
+	total int
+}
+
+// migrateStore applies the missing migrations to st, the database named
+// where for people, and tells which it applied. A database migrated by a
+// newer binary is warned about; it is not an error, as a replica of the
+// previous release may run during an upgrade.
+func migrateStore(ctx context.Context, st store.Store, where string, log *slog.Logger) (migrated, error) {
+	ml, _ := st.(migrationLister)
+	var before []int
+	if ml != nil {
+		var err error
+		if before, err = ml.AppliedVersions(ctx); err != nil {
+			return migrated{}, err
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return migrated{}, fmt.Errorf("migrate %s: %w", where, err)
+	}
+	if ml == nil {
+		log.Debug("database migrated", "db", where)
+		return migrated{}, nil
+	}
+	after, err := ml.AppliedVersions(ctx)
+	if err != nil {
+		return migrated{}, err
+	}
+	names, err := ml.MigrationNames()
+	if err != nil {
+		return migrated{}, err
+	}
+	applied, unknown := migrationReport(names, before, after)
+	if len(unknown) > 0 {
+		log.Warn("the database has migrations this binary does not know: a newer Rotor migrated it", "db", where, "versions", intList(unknown))
+	}
+	if len(applied) > 0 {
+		log.Debug("migrations applied", "db", where, "applied", strings.Join(applied, ","), "total", len(after))
+	} else {
+		log.Debug("database schema up to date", "db", where, "total", len(after))
+	}
+	return migrated{listed: true, applied: applied, total: len(after)}, nil
 }
 
 // migrationReport names the migrations in after but not in before, and

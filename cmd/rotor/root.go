@@ -212,6 +212,7 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 		return nil, err
 	}
 	log := cfg.NewLogger(a.stderr)
+	log.Debug("configuration", "config", cfg)
 	ctx := cmd.Context()
 	where, created := backend.Redact(cfg.DB), false
 	if _, path, err := backend.Parse(cfg.DB); err == nil && backend.IsEmbedded(cfg.DB) {
@@ -225,10 +226,11 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 	if err != nil {
 		return nil, err
 	}
+	log.Debug("database opened", "db", where, "created", created)
 	if backend.IsEmbedded(cfg.DB) {
-		if err := st.Migrate(ctx); err != nil {
+		if _, err := migrateStore(ctx, st, where, log); err != nil {
 			_ = st.Close()
-			return nil, fmt.Errorf("migrate %s: %w", cfg.DB, err)
+			return nil, err
 		}
 	}
 	return &deps{cfg: cfg, log: log, st: st, where: where, created: created}, nil
