@@ -131,7 +131,7 @@ func decode[T any](t *testing.T, s string) T {
 func TestHelp(t *testing.T) {
 	h := newHarness(t)
 	out := h.ok("--help")
-	for _, c := range []string{"serve", "migrate", "client", "user", "revoke", "keys", "gc", "audit"} {
+	for _, c := range []string{"serve", "migrate", "client", "user", "revoke", "keys", "gc", "audit", "version"} {
 		if !strings.Contains(out, c) {
 			t.Errorf("rotor --help does not list %s", c)
 		}
@@ -146,7 +146,7 @@ func TestHelp(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	h := newHarness(t)
-	if out := h.ok("migrate"); !strings.Contains(out, "has every migration applied") {
+	if out := h.ok("migrate"); !strings.Contains(out, "Applied ") {
 		t.Fatalf("migrate said %q", out)
 	}
 	// The --db flag wins over ROTOR_DATABASE_URL.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,9 @@ type app struct {
 	serveReady func(issuer string)
 	// followInterval is how often audit tail --follow polls.
 	followInterval time.Duration
+	// buildInfo reads the binary's build information for rotor version;
+	// nil means [debug.ReadBuildInfo].
+	buildInfo func() (*debug.BuildInfo, bool)
 }
 
 // run executes the command line args and returns the process exit code:
@@ -129,6 +133,7 @@ created beside it.`,
 		a.gcCmd(),
 		a.auditCmd(),
 		a.benchCmd(),
+		a.versionCmd(),
 	)
 	return root
 }
@@ -207,6 +212,7 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 		return nil, err
 	}
 	log := cfg.NewLogger(a.stderr)
+	log.Debug("configuration", "config", cfg)
 	ctx := cmd.Context()
 	where, created := backend.Redact(cfg.DB), false
 	if _, path, err := backend.Parse(cfg.DB); err == nil && backend.IsEmbedded(cfg.DB) {
@@ -220,10 +226,11 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 	if err != nil {
 		return nil, err
 	}
+	log.Debug("database opened", "db", where, "created", created)
 	if backend.IsEmbedded(cfg.DB) {
-		if err := st.Migrate(ctx); err != nil {
+		if _, err := migrateStore(ctx, st, where, log); err != nil {
 			_ = st.Close()
-			return nil, fmt.Errorf("migrate %s: %w", backend.Redact(cfg.DB), err)
+			return nil, err
 		}
 	}
 	return &deps{cfg: cfg, log: log, st: st, where: where, created: created}, nil

@@ -87,6 +87,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		return err
 	}
 	log := cfg.NewLogger(a.stderr)
+	log.Debug("configuration", "config", cfg)
 	if cfg.InsecureIssuer() {
 		log.Warn("insecure_http: the issuer uses plain http on a host that is not loopback, so refresh tokens cross the network in clear",
 			"issuer", cfg.Issuer)
@@ -97,9 +98,10 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		return err
 	}
 	defer st.Close()
+	log.Debug("database opened", "db", backend.Redact(cfg.DB))
 	if backend.IsEmbedded(cfg.DB) || migrate {
-		if err := st.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate %s: %w", backend.Redact(cfg.DB), err)
+		if _, err := migrateStore(ctx, st, backend.Redact(cfg.DB), log); err != nil {
+			return err
 		}
 	}
 	mk, err := cfg.MasterKey(a.lookupEnv, log)
@@ -161,6 +163,8 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	// Background work stops after the last request has been answered.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	log.Debug("background work", "key_check_interval", keyInterval(cfg.KeyPrepublish),
+		"key_reload_interval", keyReloadInterval, "janitor_interval", janitorInterval)
 	wg.Go(func() { keyLoop(bg, km, keyInterval(cfg.KeyPrepublish), log) })
 	wg.Go(func() {
 		janitor.New(st, janitor.Options{AuditRetention: cfg.AuditRetention, Keys: km, Log: log}).Run(bg, janitorInterval)
@@ -240,9 +244,16 @@ func keyInterval(prepublish time.Duration) time.Duration {
 	return d
 }
 
+// keyChecker makes sure a signing key is current and the next one
+// published in time; [keys.Manager] is one. keyLoop calls it from one
+// goroutine.
+type keyChecker interface {
+	EnsureCurrent(ctx context.Context) error
+}
+
 // keyLoop checks, every interval, that a signing key is current and the
 // next one published in time (scheduled rotation).
-func keyLoop(ctx context.Context, km *keys.Manager, every time.Duration, log *slog.Logger) {
+func keyLoop(ctx context.Context, km keyChecker, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -251,8 +262,11 @@ func keyLoop(ctx context.Context, km *keys.Manager, every time.Duration, log *sl
 			return
 		case <-t.C:
 		}
-		if err := km.EnsureCurrent(ctx); err != nil && ctx.Err() == nil {
+		switch err := km.EnsureCurrent(ctx); {
+		case err != nil && ctx.Err() == nil:
 			log.Error("scheduled signing-key check failed; retrying later", "err", err)
+		case err == nil:
+			log.Debug("signing keys checked", "next_check", every)
 		}
 	}
 }

@@ -516,15 +516,43 @@ func (c *Config) Family() family.Config {
 }
 
 // NewLogger returns a logger writing to w at the configured level and in
-// the configured format.
+// the configured format. Durations are written as an operator writes them
+// (startup=8ms, "startup":"8ms", key_rotation=720h): the JSON handler alone
+// would write integers of nanoseconds, and the text one 720h0m0s.
 func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.LogLevel)) // validated; info otherwise
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if strings.EqualFold(c.LogFormat, "json") {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// LogValue logs the configuration as every key with its value as an
+// operator writes it, the database's password replaced (see
+// [backend.Redact]). The configuration holds no other secret: the master
+// key is read apart from it.
+func (c *Config) LogValue() slog.Value {
+	v := reflect.ValueOf(c).Elem()
+	var attrs []slog.Attr
+	for _, k := range Keys() {
+		s := format(v.Field(k.index))
+		if k.Name == "db" {
+			s = backend.Redact(s)
+		}
+		attrs = append(attrs, slog.String(k.Name, s))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// durationText writes a duration attribute as text, such as "8ms" or
+// "720h".
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(FormatDuration(a.Value.Duration()))
+	}
+	return a
 }
 
 // FormatDuration writes a duration as an operator would (720h, not

@@ -118,6 +118,11 @@ func (v *Verifier) Verify(proof, method, target string) (*Proof, error) {
 	}
 	jws, err := jose.ParseSignedCompact(proof, Algorithms)
 	if err != nil {
+		// go-jose refuses an embedded private key at parsing; say so
+		// rather than blame the algorithm.
+		if holdsPrivateJWK(proof) {
+			return nil, refuse("the DPoP proof's jwk holds a private key; send only the public key")
+		}
 		return nil, refuse("the DPoP proof is not a JWS with an accepted algorithm")
 	}
 	if len(jws.Signatures) != 1 {
@@ -168,6 +173,29 @@ func (v *Verifier) Verify(proof, method, target string) (*Proof, error) {
 		return nil, refuse("the DPoP proof's key has no thumbprint")
 	}
 	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: iat}, nil
+}
+
+// holdsPrivateJWK reports whether the protected header of the compact JWS
+// proof has a jwk with a private or symmetric key member (RFC 7518 §6.2.2,
+// §6.3.2, §6.4.1; RFC 8037 §2), which RFC 9449 §4.2 forbids.
+func holdsPrivateJWK(proof string) bool {
+	head, _, _ := strings.Cut(proof, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		JWK map[string]json.RawMessage `json:"jwk"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return false
+	}
+	for _, m := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
+		if _, ok := h.JWK[m]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Seen reports whether p's jti (under p's key) was remembered within the
