@@ -148,7 +148,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		Secrets:   sk,
 		Signer:    km,
 		Families:  fams,
-		Users:     users.New(st, fams, passwords, a.now),
+		Users:     users.New(st, fams, passwords, a.now, users.WithLog(log)),
 		Passwords: passwords,
 		Now:       a.now,
 		Log:       log,

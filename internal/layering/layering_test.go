@@ -82,7 +82,7 @@ var rules = map[string]rule{
 	"internal/token":  {layer: core, may: []string{"audit", "keys", "oauth", "secret", "store"}},
 
 	"internal/clients": {layer: service, may: []string{"audit", "family", "oauth", "secret", "store"}},
-	"internal/users":   {layer: service, may: []string{"audit", "family", "oauth", "secret", "store"}},
+	"internal/users":   {layer: service, may: []string{"audit", "family", "oauth", "ratelimit", "secret", "store"}},
 	"internal/session": {layer: service, may: []string{"audit", "family", "secret", "store"}},
 	"internal/authz":   {layer: service, may: []string{"audit", "family", "oauth", "secret", "store"}},
 	"internal/policy":  {layer: service, may: []string{"audit", "oauth", "secret", "store"}},

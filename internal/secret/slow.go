@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -18,9 +19,18 @@ var ErrBusy = errors.New("secret: too many password verifications at once")
 // Verifier is shared by everything that checks passwords and chosen
 // client secrets, so the bound holds for the process. It is safe for
 // concurrent use.
+//
+// It is fair between sources (the caller's address): one source holds at
+// most half the slots (at least one), so a flood from one address cannot
+// take every slot from the others.
 type Verifier struct {
 	slots chan struct{}
 	wait  time.Duration
+
+	mu      sync.Mutex
+	sources map[string]chan struct{} // per source, its share of the slots
+	users   map[string]int           // per source, the callers holding or waiting
+	share   int
 }
 
 // NewVerifier returns a Verifier with one slot per CPU that waits at most
@@ -29,7 +39,35 @@ func NewVerifier(wait time.Duration) *Verifier {
 	if wait <= 0 {
 		wait = 2 * time.Second
 	}
-	return &Verifier{slots: make(chan struct{}, runtime.GOMAXPROCS(0)), wait: wait}
+	n := runtime.GOMAXPROCS(0)
+	return &Verifier{slots: make(chan struct{}, n), wait: wait, sources: map[string]chan struct{}{}, share: max(1, n/2)}
+}
+
+// source returns the semaphore of a source, counting one more user of it.
+func (v *Verifier) source(name string) (chan struct{}, func()) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sources == nil {
+		v.sources = map[string]chan struct{}{}
+	}
+	sem, ok := v.sources[name]
+	if !ok {
+		sem = make(chan struct{}, max(1, v.share))
+		v.sources[name] = sem
+	}
+	users := v.users[name] + 1
+	if v.users == nil {
+		v.users = map[string]int{}
+	}
+	v.users[name] = users
+	return sem, func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.users[name]--; v.users[name] == 0 {
+			delete(v.users, name)
+			delete(v.sources, name)
+		}
+	}
 }
 
 // dummyPHC equalises the time of an unknown name with that of a wrong
@@ -37,11 +75,22 @@ func NewVerifier(wait time.Duration) *Verifier {
 var dummyPHC = HashPassword("rotor-dummy-secret")
 
 // Verify reports whether password matches phc ("" compares against a
-// dummy hash and reports false, in the same time). It waits a bounded
-// time for a slot and then returns ErrBusy.
-func (v *Verifier) Verify(ctx context.Context, phc, password string) (bool, error) {
+// dummy hash and reports false, in the same time). source names the
+// caller (its address) for fairness. It waits a bounded time for its
+// source's share and a slot, and then returns ErrBusy.
+func (v *Verifier) Verify(ctx context.Context, source, phc, password string) (bool, error) {
 	t := time.NewTimer(v.wait)
 	defer t.Stop()
+	sem, done := v.source(source)
+	defer done()
+	select {
+	case sem <- struct{}{}:
+	case <-t.C:
+		return false, ErrBusy
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-sem }()
 	select {
 	case v.slots <- struct{}{}:
 	case <-t.C:

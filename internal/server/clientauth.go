@@ -31,6 +31,9 @@ type credentials struct {
 	// Audiences are the values an assertion's aud may name: the issuer
 	// and the endpoint URLs. Set by the caller, not parsed.
 	Audiences []string
+	// Source is the caller's address, for the fairness of slow hashes.
+	// Set by the caller, not parsed.
+	Source string
 }
 
 // maxCredentialLen bounds client ids and secrets before any hashing.
@@ -205,7 +208,7 @@ func (a *clientAuth) authenticate(ctx context.Context, c credentials) (*store.Cl
 		if a.cached(cl, c.Secret) {
 			return cl, nil
 		}
-		ok, err := a.slow.Verify(ctx, cl.SecretPHC, c.Secret)
+		ok, err := a.slow.Verify(ctx, c.Source, cl.SecretPHC, c.Secret)
 		if err != nil {
 			return nil, err
 		}
@@ -257,6 +260,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	if err != nil {
 		return nil, err
 	}
+	creds.Source = meta(r).IP
 	if creds.Method == oauth.AuthPrivateKeyJWT {
 		// Built only for assertions: every other token request skips it.
 		creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}

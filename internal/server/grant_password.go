@@ -39,7 +39,13 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 	if err != nil {
 		return nil, err
 	}
-	u, reason, err := g.users.Authenticate(ctx, username, password)
+	u, reason, err := g.users.Authenticate(ctx, username, password, req.meta.IP)
+	var th *users.Throttled
+	if errors.As(err, &th) {
+		_ = g.fail(ctx, req, "", audit.ReasonThrottled)
+		return nil, recorded{oauth.TooManyRequests("too many failed sign-ins for this user or from this address; retry later",
+			int(max(1, th.RetryAfter.Round(time.Second)/time.Second)))}
+	}
 	if err != nil {
 		return nil, err
 	}

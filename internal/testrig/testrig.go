@@ -86,7 +86,7 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 		o.Families = family.New(st, secrets, family.DefaultConfig(), now, log)
 	}
 	if o.Users == nil {
-		o.Users = users.New(st, o.Families, o.Passwords, now)
+		o.Users = users.New(st, o.Families, o.Passwords, now, users.WithLog(log))
 	}
 	srv, err := server.New(o)
 	if err != nil {

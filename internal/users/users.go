@@ -6,14 +6,17 @@
 // [secret.Verifier]). The CLI, the admin API and the pages are thin
 // adapters over it.
 //
-// It imports internal/family, internal/audit, internal/secret and
-// internal/store, nothing higher.
+// It imports internal/family, internal/audit, internal/ratelimit,
+// internal/secret and internal/store, nothing higher.
 package users
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 	"unicode/utf8"
 
@@ -21,6 +24,7 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/ratelimit"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
@@ -98,17 +102,63 @@ func Password(s string) (string, error) {
 
 // Service changes and authenticates users. It is safe for concurrent use.
 type Service struct {
-	st   store.Store
-	fams *family.Service
-	pw   *secret.Verifier
-	now  func() time.Time
+	st    store.Store
+	fams  *family.Service
+	pw    *secret.Verifier
+	now   func() time.Time
+	limit *ratelimit.Memory
+	log   *slog.Logger
+	// known remembers, by keyed hash, the (username, address) pairs that
+	// signed in lately: they pass a username's limit (not an address's),
+	// so a flood of wrong passwords for a name does not lock its owner
+	// out of the devices they use.
+	known *ratelimit.Memory
+	mac   []byte
 }
+
+// Limits on failed sign-ins, checked before the slow hash: per address
+// (generous, for offices behind one NAT) and per username (against
+// guessing one account from many addresses).
+var (
+	AddressLimit  = ratelimit.Limit{Burst: 50, Every: time.Second}
+	UsernameLimit = ratelimit.Limit{Burst: 10, Every: 30 * time.Second}
+	// knownFor is how long a successful (username, address) pair passes
+	// the username limit.
+	knownFor  = ratelimit.Limit{Burst: 1, Every: 30 * 24 * time.Hour}
+	warnEvery = ratelimit.Limit{Burst: 1, Every: time.Minute}
+)
+
+// Option adjusts a Service.
+type Option func(*Service)
+
+// WithLimiter shares a rate limiter (the same one the login page uses);
+// by default the Service has one of its own, in memory.
+func WithLimiter(m *ratelimit.Memory) Option { return func(s *Service) { s.limit = m } }
+
+// WithLog sends the warnings of accounts under attack to log.
+func WithLog(log *slog.Logger) Option { return func(s *Service) { s.log = log } }
 
 // New returns a Service. fams ends the sessions of a user who is
 // disabled or changes their password; pw bounds the argon2id
 // verifications of Authenticate.
-func New(st store.Store, fams *family.Service, pw *secret.Verifier, now func() time.Time) *Service {
-	return &Service{st: st, fams: fams, pw: pw, now: now}
+func New(st store.Store, fams *family.Service, pw *secret.Verifier, now func() time.Time, opts ...Option) *Service {
+	s := &Service{st: st, fams: fams, pw: pw, now: now, log: slog.New(slog.DiscardHandler),
+		known: ratelimit.NewMemory(now, 0), mac: []byte(secret.NewID())}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.limit == nil {
+		s.limit = ratelimit.NewMemory(now, 0)
+	}
+	return s
+}
+
+// Throttled is a sign-in refused, before any password was checked,
+// because its address or username failed too often.
+type Throttled struct{ RetryAfter time.Duration }
+
+func (e *Throttled) Error() string {
+	return fmt.Sprintf("users: too many failed sign-ins; retry in %s", e.RetryAfter.Round(time.Second))
 }
 
 // Create creates a user with a password, recorded as user_created.
@@ -252,14 +302,37 @@ func (s *Service) change(ctx context.Context, id string, m audit.Meta, edit func
 	return u, ids, nil
 }
 
-// Authenticate checks a username and password. It returns the user, or a
-// reason why not (unknown_user, wrong_password, user_disabled) and no
-// user; err is for the infrastructure only ([secret.ErrBusy], a database
-// failure). An unknown name costs the same argon2id time as a wrong
-// password, so answers do not tell which names exist.
-func (s *Service) Authenticate(ctx context.Context, username, password string) (*store.User, audit.Reason, error) {
+// Authenticate checks a username and password presented from the
+// address ip. It returns the user and an empty reason on success;
+// otherwise a reason (unknown_user, wrong_password, user_disabled) and,
+// when the name is known, the user, for the audit trail. Failures are
+// limited per address and per username before the slow hash: past its
+// limit a sign-in is refused with a *[Throttled] error, whatever the
+// password. err is otherwise for the infrastructure ([secret.ErrBusy], a
+// database failure). An unknown name costs the same argon2id time as a
+// wrong password, so answers do not tell which names exist.
+func (s *Service) Authenticate(ctx context.Context, username, password, ip string) (*store.User, audit.Reason, error) {
 	if len(username) > 4*MaxUsernameLen || len(password) > MaxPasswordLen {
 		return nil, audit.ReasonUnknownUser, nil
+	}
+	name, err := Username(username)
+	if err != nil {
+		name = username
+	}
+	ipKey, nameKey, pair := "ip:"+ip, "user:"+name, s.pairKey(name, ip)
+	if ok, retry := s.limit.Take(ipKey, AddressLimit); !ok {
+		return nil, audit.ReasonThrottled, &Throttled{RetryAfter: retry}
+	}
+	known := s.known.Empty(pair, knownFor)
+	if !known {
+		if ok, retry := s.limit.Take(nameKey, UsernameLimit); !ok {
+			s.limit.Give(ipKey, AddressLimit)
+			if ok, _ := s.limit.Take("warn:"+name, warnEvery); ok {
+				s.log.WarnContext(ctx, "username under attack: failed sign-ins past the limit; refusing them before the password is checked",
+					"username", name, "ip", ip, "retry_after", retry.Round(time.Second))
+			}
+			return nil, audit.ReasonThrottled, &Throttled{RetryAfter: retry}
+		}
 	}
 	u, err := s.Lookup(ctx, username)
 	switch {
@@ -271,7 +344,14 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	if pw, err := precis.OpaqueString.String(password); err == nil {
 		password = pw
 	}
-	ok, err := s.pw.Verify(ctx, u.PasswordPHC, password)
+	ok, err := s.pw.Verify(ctx, ip, u.PasswordPHC, password)
+	if err != nil || (ok && u.ID != "") {
+		// Not a failure of the caller's: the attempt is given back.
+		s.limit.Give(ipKey, AddressLimit)
+		if !known {
+			s.limit.Give(nameKey, UsernameLimit)
+		}
+	}
 	switch {
 	case err != nil:
 		return nil, "", err
@@ -282,5 +362,16 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	case u.Disabled:
 		return u, audit.ReasonUserDisabled, nil
 	}
+	s.known.Take(pair, knownFor) // remembered: the bucket is empty for a month
 	return u, "", nil
+}
+
+// pairKey is the keyed hash of a (username, address) pair, so memory
+// holds no list of who signs in from where.
+func (s *Service) pairKey(name, ip string) string {
+	m := hmac.New(sha256.New, s.mac)
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write([]byte(ip))
+	return string(m.Sum(nil))
 }

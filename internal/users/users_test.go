@@ -3,6 +3,8 @@ package users_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +68,7 @@ func TestUsernamesArePRECIS(t *testing.T) {
 			if err != nil || got.ID != u.ID {
 				t.Fatalf("lookup %q: %+v %v", name, got, err)
 			}
-			if got, reason, err := fx.us.Authenticate(ctx, name, "correct horse"); err != nil || reason != "" || got.ID != u.ID {
+			if got, reason, err := fx.us.Authenticate(ctx, name, "correct horse", "192.0.2.1"); err != nil || reason != "" || got.ID != u.ID {
 				t.Fatalf("authenticate %q: %v %q %v", name, got, reason, err)
 			}
 		}
@@ -91,14 +93,14 @@ func TestPasswordsArePRECIS(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, pw := range []string{nfc, nfd} {
-			if got, reason, err := fx.us.Authenticate(ctx, "bob", pw); err != nil || reason != "" || got.ID != u.ID {
+			if got, reason, err := fx.us.Authenticate(ctx, "bob", pw, "192.0.2.1"); err != nil || reason != "" || got.ID != u.ID {
 				t.Fatalf("authenticate with %+q: %q %v", pw, reason, err)
 			}
 		}
-		if _, reason, _ := fx.us.Authenticate(ctx, "bob", "cafe-au-lait"); reason != audit.ReasonWrongPassword {
+		if _, reason, _ := fx.us.Authenticate(ctx, "bob", "cafe-au-lait", "192.0.2.1"); reason != audit.ReasonWrongPassword {
 			t.Fatalf("another password: reason %q", reason)
 		}
-		if _, reason, _ := fx.us.Authenticate(ctx, "nobody", nfc); reason != audit.ReasonUnknownUser {
+		if _, reason, _ := fx.us.Authenticate(ctx, "nobody", nfc, "192.0.2.1"); reason != audit.ReasonUnknownUser {
 			t.Fatalf("unknown user: reason %q", reason)
 		}
 		var ve *users.ValidationError
@@ -132,13 +134,13 @@ func TestChangesEndSessionsAndAreAudited(t *testing.T) {
 		if err != nil || len(ids) != 1 || ids[0] != g.Family.ID || u2.TokensValidAfter.IsZero() {
 			t.Fatalf("set password: %+v %v %v", u2, ids, err)
 		}
-		if _, reason, _ := fx.us.Authenticate(ctx, "dave", "correct horse"); reason != audit.ReasonWrongPassword {
+		if _, reason, _ := fx.us.Authenticate(ctx, "dave", "correct horse", "192.0.2.1"); reason != audit.ReasonWrongPassword {
 			t.Fatal("the old password still works")
 		}
 		if _, _, err := fx.us.Disable(ctx, u.ID, audit.Meta{Actor: audit.Admin("k1")}); err != nil {
 			t.Fatal(err)
 		}
-		if _, reason, _ := fx.us.Authenticate(ctx, "dave", "battery staple"); reason != audit.ReasonUserDisabled {
+		if _, reason, _ := fx.us.Authenticate(ctx, "dave", "battery staple", "192.0.2.1"); reason != audit.ReasonUserDisabled {
 			t.Fatalf("a disabled user: reason %q", reason)
 		}
 		if _, err := fx.us.Enable(ctx, u.ID, cli); err != nil {
@@ -171,7 +173,7 @@ func TestSignInRacingAPasswordChange(t *testing.T) {
 		if _, err := fx.us.Create(ctx, "erin", "old password", cli); err != nil {
 			t.Fatal(err)
 		}
-		verified, reason, err := fx.us.Authenticate(ctx, "erin", "old password")
+		verified, reason, err := fx.us.Authenticate(ctx, "erin", "old password", "192.0.2.1")
 		if err != nil || reason != "" {
 			t.Fatal(reason, err)
 		}
@@ -185,7 +187,7 @@ func TestSignInRacingAPasswordChange(t *testing.T) {
 			t.Fatalf("families %+v, want none", fams)
 		}
 		// Signing in again with the new password works.
-		now, _, _ := fx.us.Authenticate(ctx, "erin", "new password")
+		now, _, _ := fx.us.Authenticate(ctx, "erin", "new password", "192.0.2.1")
 		if _, err := fx.session(t, now); err != nil {
 			t.Fatal(err)
 		}
@@ -217,8 +219,56 @@ func TestEnableKeepsAConcurrentPasswordChange(t *testing.T) {
 		if _, err := fx.us.Enable(ctx, read.ID, cli); err != nil {
 			t.Fatal(err)
 		}
-		if _, reason, _ := fx.us.Authenticate(ctx, "frank", "new password"); reason != "" {
+		if _, reason, _ := fx.us.Authenticate(ctx, "frank", "new password", "192.0.2.1"); reason != "" {
 			t.Fatalf("after enable the new password fails (%s): the change was undone", reason)
 		}
 	})
+}
+
+// TestFailedSignInsAreLimitedBeforeTheHash: past ten wrong passwords for a
+// name, the next sign-in is refused before any password is checked, even
+// with the right one (issue 9 item 11: 30 wrong passwords in a row used to
+// be followed by a successful login); a device that signed in before
+// still can; an address that fails too often is refused for every name;
+// the account under attack is logged once.
+func TestFailedSignInsAreLimitedBeforeTheHash(t *testing.T) {
+	st := testdb.SQLite(t)
+	keys, _ := secret.Derive(secret.NewMasterKey())
+	fams := family.New(st, keys, family.DefaultConfig(), time.Now, nil)
+	var logs strings.Builder
+	frozen := time.Now() // no bucket refills while the test runs
+	us := users.New(st, fams, secret.NewVerifier(0), func() time.Time { return frozen }, users.WithLog(slog.New(slog.NewTextHandler(&logs, nil))))
+	ctx := context.Background()
+	if _, err := us.Create(ctx, "alice", "correct horse", cli); err != nil {
+		t.Fatal(err)
+	}
+	// Alice's laptop signed in before the attack.
+	if _, reason, err := us.Authenticate(ctx, "alice", "correct horse", "198.51.100.7"); reason != "" || err != nil {
+		t.Fatal(reason, err)
+	}
+	for i := range users.UsernameLimit.Burst {
+		if _, reason, err := us.Authenticate(ctx, "alice", "guess", fmt.Sprintf("203.0.113.%d", i)); reason != audit.ReasonWrongPassword || err != nil {
+			t.Fatalf("guess %d: %q %v", i, reason, err)
+		}
+	}
+	var th *users.Throttled
+	_, reason, err := us.Authenticate(ctx, "alice", "correct horse", "203.0.113.200")
+	if reason != audit.ReasonThrottled || !errors.As(err, &th) || th.RetryAfter <= 0 {
+		t.Fatalf("the right password past the limit, from a new address: %q %v, want throttled", reason, err)
+	}
+	if _, reason, err := us.Authenticate(ctx, "alice", "correct horse", "198.51.100.7"); reason != "" || err != nil {
+		t.Fatalf("alice's known device: %q %v", reason, err)
+	}
+	if n := strings.Count(logs.String(), "username under attack"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+	// One address spraying made-up names is refused for every name.
+	for i := range users.AddressLimit.Burst {
+		if _, reason, _ := us.Authenticate(ctx, fmt.Sprint("nobody", i), "guess", "192.0.2.66"); reason != audit.ReasonUnknownUser {
+			t.Fatalf("spray %d: %q", i, reason)
+		}
+	}
+	if _, _, err := us.Authenticate(ctx, "bob", "guess", "192.0.2.66"); !errors.As(err, &th) {
+		t.Fatalf("a spraying address: %v, want throttled", err)
+	}
 }
