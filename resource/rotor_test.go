@@ -416,12 +416,12 @@ func TestRotorDenyListPages(t *testing.T) {
 }
 
 // rotateTo does what "rotor keys rotate --key-algorithm alg" does on r's
-// database (with no prepublication, so the new key signs at once), then
-// makes the running server see it.
+// database (with no prepublication, and replicas that reload at once, so
+// the new key signs at once), then makes the running server see it.
 func rotateTo(t testing.TB, r *testrig.Rig, alg string) {
 	t.Helper()
 	ctx := context.Background()
-	km := keys.NewManager(r.Store, r.Secrets, keys.Options{Algorithm: alg, MaxTokenTTL: 10 * time.Minute})
+	km := keys.NewManager(r.Store, r.Secrets, keys.Options{Algorithm: alg, MaxTokenTTL: 10 * time.Minute, ReloadInterval: time.Nanosecond})
 	if _, err := km.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
