@@ -155,10 +155,12 @@ func (s *Server) Freeze(t testing.TB) {
 		}
 	}
 	// A signal is delivered when its process next runs: wait until each
-	// has stopped, so that nothing answers once Freeze returns.
+	// has stopped, so that nothing answers once Freeze returns. A backend
+	// that had just exited stays a zombie (Z) until the postmaster, now
+	// stopped, reaps it.
 	deadline := time.Now().Add(stopTimeout)
 	for pid := range stopped {
-		for st := state(pid); st != 0 && st != 'T'; st = state(pid) {
+		for st := state(pid); st != 0 && st != 'T' && st != 'Z' && st != 'X'; st = state(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("pgproc: process %d is in state %q %v after SIGSTOP", pid, st, stopTimeout)
 			}
