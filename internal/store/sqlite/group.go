@@ -248,7 +248,7 @@ func (db *DB) runBatch(batch []*txRequest) {
 	)
 	for attempt := 1; ; {
 		results, err = db.groupTx(batch)
-		if lost, ok := err.(*lostTx); ok {
+		if lost := (*lostTx)(nil); errors.As(err, &lost) {
 			// Its own failure took the others' writes with it: answer it,
 			// and run the others again without it.
 			batch[lost.index].done <- results[lost.index]
