@@ -13,6 +13,17 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict: a row with that unique key already exists.
 	ErrConflict = errors.New("store: already exists")
+	// ErrUnavailable: the database did not serve the call. It is stopped
+	// or unreachable (connection refused), it is shutting down or
+	// restarting (PostgreSQL's 57P01, 57P02, 57P03), the connection to it
+	// was lost, or the caller's context deadline passed while waiting for
+	// it (or, on SQLite, for the committer). It is temporary: the edge
+	// answers 503 with Retry-After. The driver's error stays in the chain,
+	// so errors.Is(err, context.DeadlineExceeded) still holds for a
+	// deadline. A write that fails with it was not committed, unless the
+	// connection was lost while its commit was in flight, when its outcome
+	// is unknown.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Store is a storage backend. All methods are safe for concurrent use.

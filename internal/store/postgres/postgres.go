@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +44,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	// credential fails at start rather than on the first request.
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+		return nil, fmt.Errorf("postgres: connect: %w", mapErr(err))
 	}
 	return &DB{queries: queries{q: pool}, pool: pool}, nil
 }
@@ -49,7 +52,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", mapErr(err))
 	}
 	return nil
 }
@@ -73,12 +76,25 @@ const (
 // Tx runs fn in one READ COMMITTED transaction and commits if fn returns
 // nil. On a serialization failure or a deadlock, from fn or from the
 // commit, the whole transaction is rolled back and fn runs again after a
-// short jittered pause, up to a bound; so fn must have no effect outside
-// tx.
+// short jittered pause, up to a bound. When the connection fails before
+// the COMMIT is sent (a stale pooled connection whose backend was
+// terminated or whose server restarted), nothing of it can have
+// committed, so fn runs again at once, once, on a connection that has
+// just answered a ping. So fn must have no effect outside tx. A database
+// that does not answer is [store.ErrUnavailable].
 func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
+	reconnected := false
 	for attempt := 1; ; attempt++ {
-		err := db.tx(ctx, fn)
-		if err == nil || !retryable(err) || attempt == txAttempts {
+		err := db.tx(ctx, fn, reconnected)
+		if err == nil {
+			return nil
+		}
+		if !reconnected && lostBeforeCommit(err) && ctx.Err() == nil {
+			reconnected = true
+			attempt--
+			continue
+		}
+		if !retryable(err) || attempt == txAttempts {
 			return err
 		}
 		// Full jitter, so that the transactions that collided do not
@@ -94,10 +110,27 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 }
 
-func (db *DB) tx(ctx context.Context, fn func(tx store.Tx) error) error {
-	ptx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+// tx runs fn in one transaction, on a pooled connection, or with live on
+// one that answers a ping first.
+func (db *DB) tx(ctx context.Context, fn func(tx store.Tx) error, live bool) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+	var (
+		ptx pgx.Tx
+		err error
+	)
+	if live {
+		var c *pgxpool.Conn
+		if c, err = db.liveConn(ctx); err != nil {
+			return fmt.Errorf("postgres: begin: %w", mapErr(err))
+		}
+		// Deferred first, so it runs after the Rollback below.
+		defer c.Release()
+		ptx, err = c.BeginTx(ctx, opts)
+	} else {
+		ptx, err = db.pool.BeginTx(ctx, opts)
+	}
 	if err != nil {
-		return fmt.Errorf("postgres: begin: %w", err)
+		return fmt.Errorf("postgres: begin: %w", mapErr(err))
 	}
 	// After a commit this is a no-op. After a failure it ends the
 	// transaction; if even that fails (ctx gone), the pool discards the
@@ -107,9 +140,48 @@ func (db *DB) tx(ctx context.Context, fn func(tx store.Tx) error) error {
 		return err
 	}
 	if err := ptx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: commit: %w", mapErr(err))
+		return &commitError{fmt.Errorf("postgres: commit: %w", mapErr(err))}
 	}
 	return nil
+}
+
+// liveConn acquires a pooled connection that answers a ping. The pool
+// pings only connections idle for over a second, so after a restart of
+// the server the busy ones are all stale: each that fails its ping is
+// closed, and so dropped by the pool when released.
+func (db *DB) liveConn(ctx context.Context) (*pgxpool.Conn, error) {
+	var err error
+	for range db.pool.Config().MaxConns + 1 {
+		var c *pgxpool.Conn
+		if c, err = db.pool.Acquire(ctx); err != nil {
+			return nil, err
+		}
+		if err = c.Ping(ctx); err == nil {
+			return c, nil
+		}
+		c.Release()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, err
+}
+
+// commitError is a failed COMMIT: unless the driver says it never sent
+// it, its outcome is unknown, and the transaction must not run again.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// lostBeforeCommit reports whether err is a lost or refused connection
+// before the transaction's COMMIT was sent, so that it certainly did not
+// commit.
+func lostBeforeCommit(err error) bool {
+	if ce := (*commitError)(nil); errors.As(err, &ce) {
+		return pgconn.SafeToRetry(ce.err)
+	}
+	return connectionLost(err)
 }
 
 // tx is the [store.Tx] handed to the function given to [DB.Tx].
@@ -120,6 +192,11 @@ const (
 	codeUniqueViolation      = "23505"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
+	codeAdminShutdown        = "57P01"
+	codeCrashShutdown        = "57P02"
+	codeCannotConnectNow     = "57P03"
+	// classConnection is SQLSTATE class 08, connection exceptions.
+	classConnection = "08"
 )
 
 // retryable reports whether err means the transaction lost a race and may
@@ -132,14 +209,45 @@ func retryable(err error) bool {
 	return pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected
 }
 
+// connectionLost reports whether err means that the server could not be
+// reached or that the connection to it broke: refused or failed
+// connections, a server shutting down or starting, a connection closed
+// under the statement.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow:
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, classConnection)
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// unavailable reports whether err is [store.ErrUnavailable]: a lost
+// connection, or a deadline that passed while the database was awaited
+// (the caller's context or a timeout in the driver).
+func unavailable(err error) bool {
+	return connectionLost(err) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)
+}
+
 // mapErr turns driver errors into the store's sentinels where callers must
 // tell them apart, keeping the driver error in the chain for logs.
 func mapErr(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%w: postgres: %w", store.ErrUnavailable, err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {

@@ -152,8 +152,8 @@ func (db *DB) stopGroup() {
 // SQLite roll the shared transaction back. A panic in fn is raised again
 // in the caller.
 func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return gaveUp(ctx)
 	}
 	req := &txRequest{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
 	g := db.group
@@ -166,7 +166,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	case g.queue <- req:
 	case <-ctx.Done():
 		g.mu.RUnlock()
-		return ctx.Err()
+		return gaveUp(ctx)
 	}
 	g.mu.RUnlock()
 	var res txResult
@@ -174,7 +174,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	case res = <-req.done:
 	case <-ctx.Done():
 		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
-			return ctx.Err() // it will never run
+			return gaveUp(ctx) // it will never run
 		}
 		// Its function is running: its outcome is decided by the commit.
 		res = <-req.done
@@ -183,6 +183,18 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 		panic(res.value)
 	}
 	return res.err
+}
+
+// gaveUp is the error of a caller whose context ended before its turn.
+// A deadline that passed while it waited means the database did not
+// serve it in time: [store.ErrUnavailable], with the context's error in
+// the chain. A cancellation is the caller's own decision, returned as it
+// is.
+func gaveUp(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: sqlite: waiting for the committer: %w", store.ErrUnavailable, ctx.Err())
+	}
+	return context.Cause(ctx)
 }
 
 // commitLoop is the committer.
@@ -236,7 +248,7 @@ func (db *DB) runBatch(batch []*txRequest) {
 	)
 	for attempt := 1; ; {
 		results, err = db.groupTx(batch)
-		if lost, ok := err.(*lostTx); ok {
+		if lost := (*lostTx)(nil); errors.As(err, &lost) {
 			// Its own failure took the others' writes with it: answer it,
 			// and run the others again without it.
 			batch[lost.index].done <- results[lost.index]
@@ -322,7 +334,7 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 		// waits): the transaction itself is its savepoint.
 		r := batch[0]
 		if !r.claim() {
-			results[0] = txResult{err: context.Cause(r.ctx)}
+			results[0] = txResult{err: gaveUp(r.ctx)}
 			return results, nil
 		}
 		results[0] = call(r.fn, q)
@@ -343,7 +355,7 @@ func (db *DB) groupTx(batch []*txRequest) ([]txResult, error) {
 	}
 	for i, r := range batch {
 		if !r.claim() {
-			results[i] = txResult{err: context.Cause(r.ctx)}
+			results[i] = txResult{err: gaveUp(r.ctx)}
 			continue
 		}
 		if _, err := t.Exec(`SAVEPOINT ` + savepoint); err != nil {

@@ -468,3 +468,28 @@ func TestGroupCommitNoWriteAfterSQLiteRolledBack(t *testing.T) {
 		t.Fatalf("the family written after the rollback: %v; want it never written", err)
 	}
 }
+
+// TestGroupCommitDeadlineIsUnavailable: a caller whose deadline passes
+// while it waits for the committer gets store.ErrUnavailable (the edge
+// answers 503), with context.DeadlineExceeded still in the chain; a
+// caller that cancels is not told the database is unavailable.
+func TestGroupCommitDeadlineIsUnavailable(t *testing.T) {
+	db, _ := openTest(t)
+	queued, release := holdCommitter(t, db)
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- db.Tx(ctx, func(store.Tx) error { return nil }) }()
+	queued(1)
+	if err := <-done; !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline while queued: %v; want store.ErrUnavailable and context.DeadlineExceeded", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- db.Tx(ctx, func(store.Tx) error { return nil }) }()
+	queued(2) // behind the abandoned one
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("cancelled while queued: %v; want context.Canceled, not store.ErrUnavailable", err)
+	}
+}

@@ -160,6 +160,9 @@ func mapErr(err error) error {
 		return store.ErrNotFound
 	case code(err) == sqlite3.SQLITE_CONSTRAINT:
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		// A read outside a transaction whose caller's deadline passed.
+		return fmt.Errorf("%w: sqlite: %w", store.ErrUnavailable, err)
 	default:
 		return fmt.Errorf("sqlite: %w", err)
 	}
