@@ -99,6 +99,8 @@ var rules = map[string]rule{
 	"internal/config":  {layer: wiring, anyBelow: true},
 	"internal/bench":   {layer: wiring, anyBelow: true},
 	"internal/testrig": {layer: wiring, anyBelow: true, testOnly: true},
+	// A private PostgreSQL for fault tests.
+	"internal/store/testdb/pgproc": {layer: wiring, anyBelow: true, testOnly: true},
 
 	"cmd/rotor": {layer: command, anyBelow: true},
 }
