@@ -153,6 +153,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		Now:       a.now,
 		Log:       log,
 		DPoPNonce: cfg.DPoPNonce,
+		DBTimeout: cfg.DBTimeout,
 	})
 	if err != nil {
 		ln.Close()

@@ -48,6 +48,8 @@ type Config struct {
 
 	AuditRetention time.Duration `yaml:"audit_retention" help:"how long audit events are kept"`
 
+	DBTimeout time.Duration `yaml:"db_timeout" help:"deadline of each request's database work; past it the answer is 503 temporarily_unavailable (at most 20s, under the 30s write timeout)"`
+
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
 	LogFormat string `yaml:"log_format" help:"log format: text or json"`
 
@@ -62,6 +64,9 @@ type Config struct {
 	// actually listens on (for a port of 0).
 	IssuerDerived bool `yaml:"-"`
 }
+
+// MaxDBTimeout caps db_timeout, well under serve's 30 s write timeout.
+const MaxDBTimeout = 20 * time.Second
 
 // MaxAccessTokenTTL caps every access-token lifetime, server-wide or per
 // client; signing keys stay published this long after they stop signing.
@@ -82,6 +87,7 @@ func Default() *Config {
 		KeyRotation:        30 * 24 * time.Hour,
 		KeyPrepublish:      10 * time.Minute,
 		AuditRetention:     30 * 24 * time.Hour,
+		DBTimeout:          5 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
@@ -454,6 +460,10 @@ func (c *Config) Validate() error {
 		add("key_prepublish (%s) must be shorter than key_rotation (%s)", FormatDuration(c.KeyPrepublish), FormatDuration(c.KeyRotation))
 	}
 	positive("audit_retention", c.AuditRetention)
+	positive("db_timeout", c.DBTimeout)
+	if c.DBTimeout > MaxDBTimeout {
+		add("db_timeout of %s is longer than %s: an answer must leave before the HTTP write timeout (30s), or a committed rotation could go unanswered", FormatDuration(c.DBTimeout), FormatDuration(MaxDBTimeout))
+	}
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
 		add("log_level %q is not one of debug, info, warn, error", c.LogLevel)

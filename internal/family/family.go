@@ -260,6 +260,12 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) 
 		g, refusal, err = s.RefreshIn(ctx, tx, p)
 		return err
 	})
+	if errors.Is(err, store.ErrCommitUnknown) && refusal == nil && g != nil {
+		// The database stopped answering while the COMMIT was in flight.
+		// Answering 503 for a rotation that did commit would turn the
+		// client's retry of its old token into a replay: find out first.
+		err = s.resolve(ctx, g)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("family: refresh: %w", err)
 	}
@@ -268,6 +274,47 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) 
 		return nil, refusal
 	}
 	return g, nil
+}
+
+// resolveFor bounds how long a refresh whose commit outcome is unknown
+// waits for the database to tell; past it the refresh answers 503 and the
+// error log names the family.
+var resolveFor = 2 * time.Minute
+
+// resolve finds out whether the rotation of g committed, by reading the
+// family back once the database answers (with the caller's values but
+// not its deadline, which has passed): it did if the live hash is g's. A
+// grace retry wrote nothing that its answer depends on, so it stands
+// either way. It returns nil when g may be answered.
+func (s *Service) resolve(ctx context.Context, g *Grant) error {
+	if g.Retry {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveFor)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		try, done := context.WithTimeout(ctx, 2*time.Second)
+		f, err := s.st.GetFamily(try, g.Family.ID)
+		done()
+		switch {
+		case err == nil && (f.Generation == g.Family.Generation && secret.Equal(f.LiveHash, g.Family.LiveHash) ||
+			f.Generation == g.Family.Generation+1 && secret.Equal(f.PrevHash, g.Family.LiveHash)):
+			s.log.WarnContext(ctx, "a rotation's commit outcome was unknown; it committed, answering it", "family", g.Family.ID)
+			return nil
+		case err == nil || errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("%w: the rotation of %s did not commit", store.ErrUnavailable, g.Family.ID)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.log.ErrorContext(ctx, "a rotation's commit outcome stayed unknown; its client may have to sign in again", "family", g.Family.ID)
+			return fmt.Errorf("%w: the outcome of the rotation of %s is unknown", store.ErrUnavailable, g.Family.ID)
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // Record writes a refusal's pending audit event, if it has one. The

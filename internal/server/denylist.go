@@ -32,6 +32,8 @@ func (s *Server) handleDenyList(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteError(w, oauth.InvalidRequest("after is too long"))
 		return
 	}
+	r, cancel := s.withDeadline(w, r)
+	defer cancel()
 	c, err := s.authenticate(r, oauth.Form{})
 	if err == nil && c.Public {
 		err = oauth.InvalidClient("public clients may not read the deny-list")

@@ -20,6 +20,8 @@ import (
 // unknown, expired, revoked or deny-listed token, or one the caller may
 // not see, is {"active": false} and nothing more.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	r, cancel := s.withDeadline(w, r)
+	defer cancel()
 	c, tok, ok := s.tokenRequest(w, r)
 	if !ok {
 		return

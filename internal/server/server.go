@@ -51,7 +51,16 @@ type Options struct {
 	// DPoPNonce makes every DPoP proof carry a nonce the server issued
 	// (RFC 9449 §8), which bounds the life of a proof made in advance.
 	DPoPNonce bool
+	// DBTimeout bounds the database work of each request (client
+	// authentication, the transaction, the commit): past it the answer is
+	// 503 temporarily_unavailable with Retry-After. It must stay well under
+	// the HTTP server's write timeout, so that no answer is lost. Zero
+	// means DefaultDBTimeout.
+	DBTimeout time.Duration
 }
+
+// DefaultDBTimeout is the deadline of a request's database work.
+const DefaultDBTimeout = 5 * time.Second
 
 // Server is Rotor's http.Handler for machines: the OAuth endpoints.
 type Server struct {
@@ -87,6 +96,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = oauth.MaxFormBytes
+	}
+	if opts.DBTimeout <= 0 {
+		opts.DBTimeout = DefaultDBTimeout
 	}
 	s := &Server{
 		opts:     opts,
@@ -183,14 +195,21 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// internalError logs err and answers server_error without details.
+// internalError logs err and answers server_error without details (or
+// 503 for a database that is unavailable).
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.writeErr(w, r, err)
+		return
+	}
 	s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 	oauth.WriteError(w, oauth.ServerError("the server could not complete the request"))
 }
 
-// writeErr writes an *oauth.Error, temporarily_unavailable for a busy
-// password verifier, or a server_error for anything else.
+// writeErr writes an *oauth.Error; temporarily_unavailable (503 with
+// Retry-After) for a busy password verifier, a database that is down,
+// restarting or slower than the deadline; or a server_error for anything
+// else.
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oauth.Error
 	switch {
@@ -200,7 +219,24 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		e := oauth.TemporarilyUnavailable("the server is busy verifying credentials; retry shortly")
 		e.RetryAfter = 1
 		oauth.WriteError(w, e)
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		s.log.WarnContext(r.Context(), "database unavailable; answering 503", "path", r.URL.Path, "err", err)
+		e := oauth.TemporarilyUnavailable("the database is unavailable; retry shortly")
+		e.RetryAfter = max(1, int(s.opts.DBTimeout/time.Second))
+		oauth.WriteError(w, e)
 	default:
 		s.internalError(w, r, err)
 	}
+}
+
+// withDeadline bounds the database work of a request that has been read
+// (the time a slow client takes to send its body does not count), and
+// lets its answer be written even when that work ends late: a commit that
+// landed is always answered.
+func (s *Server) withDeadline(w http.ResponseWriter, r *http.Request) (*http.Request, context.CancelFunc) {
+	// The family service may wait for the outcome of a commit it could
+	// not see; the answer must still go out afterwards.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.DBTimeout + 3*time.Minute))
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DBTimeout)
+	return r.WithContext(ctx), cancel
 }

@@ -43,6 +43,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
+	r, cancel := s.withDeadline(w, r)
+	defer cancel()
 	gt := f.Get("grant_type")
 	if gt == "" {
 		oauth.WriteError(w, oauth.InvalidRequest("grant_type is required"))

@@ -24,6 +24,12 @@ var (
 	// connection was lost while its commit was in flight, when its outcome
 	// is unknown.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrCommitUnknown: a transaction's COMMIT was sent and no answer
+	// came (the connection was lost or the deadline passed): it may have
+	// committed or not. Errors matching it match ErrUnavailable too. A
+	// caller that must not answer wrongly reads back what the
+	// transaction wrote, once the database answers again.
+	ErrCommitUnknown = errors.New("store: commit outcome unknown")
 )
 
 // Store is a storage backend. All methods are safe for concurrent use.

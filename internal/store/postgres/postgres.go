@@ -174,6 +174,14 @@ type commitError struct{ err error }
 func (e *commitError) Error() string { return e.err.Error() }
 func (e *commitError) Unwrap() error { return e.err }
 
+// Is matches [store.ErrCommitUnknown] unless the driver knows the COMMIT
+// was never sent or the server answered it (with an error: a definite
+// failure).
+func (e *commitError) Is(target error) bool {
+	var pe *pgconn.PgError
+	return target == store.ErrCommitUnknown && !pgconn.SafeToRetry(e.err) && !errors.As(e.err, &pe)
+}
+
 // lostBeforeCommit reports whether err is a lost or refused connection
 // before the transaction's COMMIT was sent, so that it certainly did not
 // commit.
