@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/janitor"
@@ -140,7 +141,8 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	if _, port, _ := net.SplitHostPort(cfg.Addr); cfg.IssuerDerived && port == "0" {
 		issuer = cfg.DeriveIssuer(ln.Addr().String())
 	}
-	fams := family.New(st, sk, cfg.Family(), a.now, log)
+	refusals := audit.NewAggregator(st, 0, 0, a.now, log)
+	fams := family.New(st, sk, cfg.Family(), a.now, log, family.WithRefusals(refusals))
 	passwords := secret.NewVerifier(0)
 	h, err := server.New(server.Options{
 		Issuer:    issuer,
@@ -154,6 +156,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		Log:       log,
 		DPoPNonce: cfg.DPoPNonce,
 		DBTimeout: cfg.DBTimeout,
+		Refusals:  refusals,
 	})
 	if err != nil {
 		ln.Close()
@@ -167,6 +170,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	log.Debug("background work", "key_check_interval", keyInterval(cfg.KeyPrepublish),
 		"key_reload_interval", keyReloadInterval, "janitor_interval", janitorInterval)
 	wg.Go(func() { keyLoop(bg, km, keyInterval(cfg.KeyPrepublish), log) })
+	wg.Go(func() { refusals.Run(bg) })
 	wg.Go(func() {
 		janitor.New(st, janitor.Options{AuditRetention: cfg.AuditRetention, Keys: km, Log: log}).Run(bg, janitorInterval)
 	})

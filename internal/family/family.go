@@ -75,19 +75,36 @@ type Service struct {
 	cfg  Config
 	now  func() time.Time
 	log  *slog.Logger
+	// refusals records the refusals that changed nothing.
+	refusals audit.Recorder
 }
+
+// Option adjusts a Service.
+type Option func(*Service)
+
+// WithRefusals records the refusals that change nothing (refresh_failed)
+// through rec, an [audit.Aggregator] in the server; by default they are
+// written at once.
+func WithRefusals(rec audit.Recorder) Option { return func(s *Service) { s.refusals = rec } }
 
 // New returns a Service. now is the clock (time.Now in production). It
 // panics on a configuration that [Config.Validate] refuses: callers build
 // it from validated settings.
-func New(st store.Store, keys *secret.Keys, cfg Config, now func() time.Time, log *slog.Logger) *Service {
+func New(st store.Store, keys *secret.Keys, cfg Config, now func() time.Time, log *slog.Logger, opts ...Option) *Service {
 	if err := cfg.Validate(); err != nil {
 		panic("family: " + err.Error())
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, keys: keys, cfg: cfg, now: now, log: log}
+	s := &Service{st: st, keys: keys, cfg: cfg, now: now, log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.refusals == nil {
+		s.refusals = audit.Direct{St: st, Log: log}
+	}
+	return s
 }
 
 // Config returns the settings the service runs with.
@@ -317,16 +334,14 @@ func (s *Service) resolve(ctx context.Context, g *Grant) error {
 	}
 }
 
-// Record writes a refusal's pending audit event, if it has one. The
-// event is lost, with an error log, if the store refuses it: the refusal
-// stands either way.
+// Record writes a refusal's pending audit event, if it has one, through
+// the service's recorder of refusals. The event is lost, with an error
+// log, if the store refuses it: the refusal stands either way.
 func (s *Service) Record(ctx context.Context, refusal *Error) {
 	if refusal == nil || refusal.Event == nil {
 		return
 	}
-	if err := s.st.AppendEvents(ctx, refusal.Event); err != nil {
-		s.log.ErrorContext(ctx, "audit: cannot record refresh failure", "err", err, "reason", refusal.Reason)
-	}
+	s.refusals.Record(ctx, refusal.Event)
 }
 
 // RefreshIn rotates a family inside the caller's transaction: the live

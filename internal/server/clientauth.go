@@ -268,10 +268,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	c, err := s.auth.authenticate(r.Context(), creds)
 	var ae *authError
 	if errors.As(err, &ae) {
-		ev := audit.NewClientAuthFailed(meta(r).At(s.now()), creds.ClientID, ae.reason)
-		if aerr := s.opts.Store.AppendEvents(r.Context(), ev); aerr != nil {
-			s.log.ErrorContext(r.Context(), "audit: cannot record client authentication failure", "err", aerr)
-		}
+		s.opts.Refusals.Record(r.Context(), audit.NewClientAuthFailed(meta(r).At(s.now()), creds.ClientID, ae.reason))
 		return nil, recorded{err}
 	}
 	return c, err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -66,7 +67,7 @@ func newFaultRig(t *testing.T, deadline, writeTimeout time.Duration) *faultRig {
 	}
 	issuer := "http://" + ln.Addr().String()
 	h, err := server.New(server.Options{Issuer: issuer, Store: st, Secrets: sk, Signer: km, Families: fams,
-		Users: users.New(st, fams, pw, time.Now), Passwords: pw, Log: log, DBTimeout: deadline})
+		Users: users.New(st, fams, pw, time.Now), Passwords: pw, Log: log, DBTimeout: deadline, Refusals: audit.Direct{St: st, Log: log}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
@@ -16,7 +15,7 @@ import (
 )
 
 var _ = register(oauth.GrantPassword, func(d grantDeps) grant {
-	return passwordGrant{store: d.store, families: d.families, users: d.users, tokens: d.tokens, now: d.now, log: d.log}
+	return passwordGrant{store: d.store, families: d.families, users: d.users, tokens: d.tokens, refusals: d.refusals, now: d.now}
 })
 
 // passwordGrant is grant_type=password (RFC 6749 §4.3), for clients that
@@ -26,8 +25,8 @@ type passwordGrant struct {
 	families *family.Service
 	users    *users.Service
 	tokens   *token.Issuer
+	refusals audit.Recorder
 	now      func() time.Time
-	log      *slog.Logger
 }
 
 func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
@@ -78,9 +77,6 @@ func (g passwordGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Tok
 }
 
 func (g passwordGrant) fail(ctx context.Context, req *tokenRequest, subject string, reason audit.Reason) error {
-	ev := audit.NewPasswordGrantFailed(req.meta.At(g.now()), req.client.ID, subject, reason)
-	if err := g.store.AppendEvents(ctx, ev); err != nil {
-		g.log.ErrorContext(ctx, "audit: cannot record password grant failure", "err", err)
-	}
+	g.refusals.Record(ctx, audit.NewPasswordGrantFailed(req.meta.At(g.now()), req.client.ID, subject, reason))
 	return recorded{oauth.InvalidGrant("invalid username or password")}
 }

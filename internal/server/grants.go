@@ -28,6 +28,7 @@ type grantDeps struct {
 	families *family.Service
 	users    *users.Service
 	tokens   *token.Issuer
+	refusals audit.Recorder
 	now      func() time.Time
 	log      *slog.Logger
 }

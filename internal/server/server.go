@@ -42,6 +42,11 @@ type Options struct {
 	// Passwords bounds the argon2id verifications of chosen client
 	// secrets; Users shares it.
 	Passwords *secret.Verifier
+	// Refusals records the refusals of requests, which callers may
+	// repeat at will without authenticating: an [audit.Aggregator], so
+	// that they cost bounded rows. The family service's refusals should
+	// go to the same one.
+	Refusals audit.Recorder
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Log receives structured logs; it never receives a token.
@@ -80,8 +85,8 @@ type Server struct {
 
 // New validates opts and returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil {
-		return nil, errors.New("server: Store, Secrets, Signer, Families, Users and Passwords are required")
+	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil || opts.Refusals == nil {
+		return nil, errors.New("server: Store, Secrets, Signer, Families, Users, Passwords and Refusals are required")
 	}
 	opts.Issuer = strings.TrimRight(opts.Issuer, "/")
 	iss, err := url.Parse(opts.Issuer)
@@ -112,7 +117,7 @@ func New(opts Options) (*Server, error) {
 		now:      opts.Now,
 	}
 	s.grants = newGrants(grantDeps{
-		store: opts.Store, families: opts.Families, users: opts.Users, tokens: s.tokens, now: opts.Now, log: opts.Log,
+		store: opts.Store, families: opts.Families, users: opts.Users, tokens: s.tokens, refusals: opts.Refusals, now: opts.Now, log: opts.Log,
 	})
 	s.routes()
 	return s, nil

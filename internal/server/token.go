@@ -123,10 +123,7 @@ func (s *Server) auditRefusal(ctx context.Context, req *tokenRequest, gt string,
 	if errors.As(err, &rec) || !errors.As(err, &oe) {
 		return
 	}
-	ev := audit.NewTokenRequestFailed(req.meta.At(s.now()), req.client.ID, gt, oe.Code, oe.Description)
-	if aerr := s.opts.Store.AppendEvents(ctx, ev); aerr != nil {
-		s.log.ErrorContext(ctx, "audit: cannot record a refused token request", "err", aerr)
-	}
+	s.opts.Refusals.Record(ctx, audit.NewTokenRequestFailed(req.meta.At(s.now()), req.client.ID, gt, oe.Code, oe.Description))
 }
 
 // verifyProof checks the request's DPoP proof (RFC 9449 §4.3); it returns

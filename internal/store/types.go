@@ -122,6 +122,10 @@ type Event struct {
 	// Actor names who made a change ("cli", "admin:<key id>",
 	// "user:<id>"); empty for token requests, whose actor is the client.
 	Actor string
+	// Count is how many occurrences the event stands for: failures of
+	// one kind from one source within a short window are recorded as one
+	// event (see audit.Aggregator). Zero is stored, and read back, as 1.
+	Count int64
 }
 
 // SigningKey is a JWS signing key. The private key is sealed with a key

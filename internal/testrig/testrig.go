@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -82,8 +83,16 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 	if now == nil {
 		now = time.Now
 	}
+	if o.Refusals == nil {
+		agg := audit.NewAggregator(st, 0, 0, now, log)
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { agg.Run(ctx); close(done) }()
+		t.Cleanup(func() { stop(); <-done })
+		o.Refusals = agg
+	}
 	if o.Families == nil {
-		o.Families = family.New(st, secrets, family.DefaultConfig(), now, log)
+		o.Families = family.New(st, secrets, family.DefaultConfig(), now, log, family.WithRefusals(o.Refusals))
 	}
 	if o.Users == nil {
 		o.Users = users.New(st, o.Families, o.Passwords, now, users.WithLog(log))

@@ -11,11 +11,11 @@ import (
 )
 
 const eventCols = `id, occurred_at, type, client_id, subject, family_id, token_id,
-	generation, ip, user_agent, reason, detail, actor`
+	generation, ip, user_agent, reason, detail, actor, occurrences`
 
 const insertEvent = `INSERT INTO events (occurred_at, type, client_id, subject, family_id,
-	token_id, generation, ip, user_agent, reason, detail, actor)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
+	token_id, generation, ip, user_agent, reason, detail, actor, occurrences)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
 
 func scanEvent(s scanner) (*store.Event, error) {
 	var (
@@ -24,7 +24,7 @@ func scanEvent(s scanner) (*store.Event, error) {
 		generation int64
 	)
 	err := s.Scan(&e.ID, &at, &e.Type, &e.ClientID, &e.Subject, &e.FamilyID, &e.TokenID,
-		&generation, &e.IP, &e.UserAgent, &e.Reason, &e.Detail, &e.Actor)
+		&generation, &e.IP, &e.UserAgent, &e.Reason, &e.Detail, &e.Actor, &e.Count)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -41,8 +41,9 @@ func eventArgs(e *store.Event) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.Count = max(1, e.Count)
 	return []any{timeIn(e.Time), e.Type, e.ClientID, e.Subject, e.FamilyID, e.TokenID,
-		gen, e.IP, e.UserAgent, e.Reason, e.Detail, e.Actor}, nil
+		gen, e.IP, e.UserAgent, e.Reason, e.Detail, e.Actor, max(1, e.Count)}, nil
 }
 
 // AppendEvents inserts audit events, atomically, and sets their IDs.

@@ -9,7 +9,7 @@ import (
 )
 
 const eventCols = `id, occurred_at, type, client_id, subject, family_id, token_id, generation,
-	ip, user_agent, reason, detail, actor`
+	ip, user_agent, reason, detail, actor, occurrences`
 
 func scanEvent(s scanner) (*store.Event, error) {
 	var (
@@ -18,7 +18,7 @@ func scanEvent(s scanner) (*store.Event, error) {
 		gen int64
 	)
 	if err := s.Scan(&e.ID, &at, &e.Type, &e.ClientID, &e.Subject, &e.FamilyID, &e.TokenID, &gen,
-		&e.IP, &e.UserAgent, &e.Reason, &e.Detail, &e.Actor); err != nil {
+		&e.IP, &e.UserAgent, &e.Reason, &e.Detail, &e.Actor, &e.Count); err != nil {
 		return nil, mapErr(err)
 	}
 	e.Time, e.Generation = timeOut(at), uint64(gen)
@@ -28,14 +28,15 @@ func scanEvent(s scanner) (*store.Event, error) {
 // AppendEvents inserts events and sets their IDs.
 func (q *queries) AppendEvents(ctx context.Context, events ...*store.Event) error {
 	for _, e := range events {
+		e.Count = max(1, e.Count)
 		gen, err := genIn(e.Generation)
 		if err != nil {
 			return err
 		}
 		err = q.w.QueryRowContext(ctx, `INSERT INTO events (occurred_at, type, client_id, subject, family_id,
-			token_id, generation, ip, user_agent, reason, detail, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			token_id, generation, ip, user_agent, reason, detail, actor, occurrences) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			timeIn(e.Time), e.Type, e.ClientID, e.Subject, e.FamilyID, e.TokenID, gen, e.IP, e.UserAgent,
-			e.Reason, e.Detail, e.Actor).Scan(&e.ID)
+			e.Reason, e.Detail, e.Actor, max(1, e.Count)).Scan(&e.ID)
 		if err != nil {
 			return mapErr(err)
 		}

@@ -495,7 +495,7 @@ func testEvents(t *testing.T, st store.Store) {
 	mk := func(i int, typ, client, subject, fam string) *store.Event {
 		return &store.Event{Time: at(time.Duration(i) * time.Minute), Type: typ, ClientID: client, Subject: subject,
 			FamilyID: fam, TokenID: fmt.Sprint("tid", i), Generation: uint64(i), IP: "192.0.2.1", UserAgent: "ua",
-			Reason: "r", Detail: "d", Actor: "admin:k"}
+			Reason: "r", Detail: "d", Actor: "admin:k", Count: int64(i + 1)}
 	}
 	evs := []*store.Event{
 		mk(0, "family_created", "web", "alice", "f1"), mk(1, "token_rotated", "web", "alice", "f1"),

@@ -2,3 +2,4 @@
 -- that may introspect any access token (resource servers).
 ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN introspect INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1;

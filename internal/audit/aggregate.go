@@ -1,0 +1,160 @@
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// Recorder writes the audit events of refusals: failures a caller may
+// repeat at will, often without authenticating (a made-up client id, a
+// garbage token, a wrong password). It is safe for concurrent use, and a
+// failure to record is logged, never returned: the refusal stands.
+type Recorder interface {
+	Record(ctx context.Context, ev *store.Event)
+}
+
+// Aggregator is the [Recorder] of refusals: within a window, the first
+// refusal of a kind (type and reason) from one source (address and
+// client id) is written at once, and the others are counted and written
+// as one event with that count when the window ends. At most MaxKeys
+// sources are told apart per window; past that, refusals are counted by
+// type and reason alone. So whatever a caller sends, refusals cost at
+// most about 2 × MaxKeys rows per window, and nothing is lost but the
+// detail of repeats. It is safe for concurrent use; [Aggregator.Run]
+// writes the counts, and [Aggregator.Flush] writes them at once.
+type Aggregator struct {
+	st      store.Queries
+	window  time.Duration
+	maxKeys int
+	now     func() time.Time
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	sources  map[sourceKey]*counted
+	overflow map[sourceKey]*counted
+}
+
+// Defaults of an Aggregator.
+const (
+	DefaultWindow  = 10 * time.Second
+	DefaultMaxKeys = 1000
+)
+
+type sourceKey struct{ typ, reason, client, ip string }
+
+type counted struct {
+	first store.Event
+	extra int64
+}
+
+// NewAggregator returns an Aggregator writing to st; zero window and
+// maxKeys take the defaults.
+func NewAggregator(st store.Queries, window time.Duration, maxKeys int, now func() time.Time, log *slog.Logger) *Aggregator {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Aggregator{st: st, window: window, maxKeys: maxKeys, now: now, log: log,
+		sources: map[sourceKey]*counted{}, overflow: map[sourceKey]*counted{}}
+}
+
+// Record writes ev, or counts it if one like it from the same source was
+// written in this window.
+func (a *Aggregator) Record(ctx context.Context, ev *store.Event) {
+	k := sourceKey{ev.Type, ev.Reason, ev.ClientID, ev.IP}
+	a.mu.Lock()
+	if c, ok := a.sources[k]; ok {
+		c.extra++
+		a.mu.Unlock()
+		return
+	}
+	if len(a.sources) >= a.maxKeys {
+		ok := sourceKey{typ: ev.Type, reason: ev.Reason}
+		c, seen := a.overflow[ok]
+		if !seen {
+			c = &counted{first: store.Event{Type: ev.Type, Reason: ev.Reason,
+				Detail: "aggregated: more sources failed in this window than are told apart"}}
+			a.overflow[ok] = c
+		}
+		c.extra++
+		a.mu.Unlock()
+		return
+	}
+	a.sources[k] = &counted{first: *ev}
+	a.mu.Unlock()
+	if err := a.st.AppendEvents(ctx, ev); err != nil {
+		a.log.ErrorContext(ctx, "audit: cannot record a refusal", "type", ev.Type, "reason", ev.Reason, "err", err)
+	}
+}
+
+// Flush writes, as one event each, the refusals counted since the last
+// flush and starts a new window.
+func (a *Aggregator) Flush(ctx context.Context) error {
+	a.mu.Lock()
+	sources, overflow := a.sources, a.overflow
+	a.sources, a.overflow = map[sourceKey]*counted{}, map[sourceKey]*counted{}
+	a.mu.Unlock()
+	now := a.now()
+	var events []*store.Event
+	for _, c := range sources {
+		if c.extra > 0 {
+			ev := c.first
+			ev.ID, ev.Time, ev.Count = 0, now, c.extra
+			ev.Detail = "aggregated: repeats within the window of the refusal recorded first"
+			events = append(events, &ev)
+		}
+	}
+	for _, c := range overflow {
+		ev := c.first
+		ev.Time, ev.Count = now, c.extra
+		events = append(events, &ev)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := a.st.AppendEvents(ctx, events...); err != nil {
+		a.log.ErrorContext(ctx, "audit: cannot record counted refusals", "events", len(events), "err", err)
+		return err
+	}
+	return nil
+}
+
+// Run flushes every window until ctx ends, then once more.
+func (a *Aggregator) Run(ctx context.Context) {
+	t := time.NewTicker(a.window)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = a.Flush(fctx)
+			cancel()
+			return
+		case <-t.C:
+			_ = a.Flush(ctx)
+		}
+	}
+}
+
+// Direct is the [Recorder] that writes every refusal at once, for tools
+// that make few of them (the CLI) and for tests that read them back.
+type Direct struct {
+	St  store.Queries
+	Log *slog.Logger
+}
+
+// Record writes ev.
+func (d Direct) Record(ctx context.Context, ev *store.Event) {
+	if err := d.St.AppendEvents(ctx, ev); err != nil && d.Log != nil {
+		d.Log.ErrorContext(ctx, "audit: cannot record a refusal", "type", ev.Type, "err", err)
+	}
+}
