@@ -37,6 +37,10 @@ type eventView struct {
 	UserAgent  string `json:"user_agent,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	Detail     string `json:"detail,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+	// Count is how many occurrences the event stands for (repeated
+	// refusals are counted into one event); always at least 1.
+	Count int64 `json:"count"`
 }
 
 func viewEvent(e *store.Event) eventView {
@@ -44,6 +48,7 @@ func viewEvent(e *store.Event) eventView {
 		ID: e.ID, Time: e.Time.UTC().Format(time.RFC3339Nano), Type: e.Type,
 		ClientID: e.ClientID, Subject: e.Subject, FamilyID: e.FamilyID, TokenID: e.TokenID,
 		Generation: e.Generation, IP: e.IP, UserAgent: e.UserAgent, Reason: e.Reason, Detail: e.Detail,
+		Actor: e.Actor, Count: max(1, e.Count),
 	}
 }
 
@@ -66,6 +71,10 @@ func eventLine(e *store.Event) string {
 	}
 	kv("ip", e.IP)
 	kv("reason", e.Reason)
+	kv("actor", e.Actor)
+	if e.Count > 1 {
+		kv("count", fmt.Sprint(e.Count))
+	}
 	kv("detail", e.Detail)
 	return strings.TrimRight(b.String(), " ")
 }

@@ -261,6 +261,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 		return nil, err
 	}
 	creds.Source = meta(r).IP
+	started := time.Now()
 	if creds.Method == oauth.AuthPrivateKeyJWT {
 		// Built only for assertions: every other token request skips it.
 		creds.Audiences = []string{s.opts.Issuer, s.tokenURL, s.opts.Issuer + r.URL.Path}
@@ -269,7 +270,28 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	var ae *authError
 	if errors.As(err, &ae) {
 		s.opts.Refusals.Record(r.Context(), audit.NewClientAuthFailed(meta(r).At(s.now()), creds.ClientID, ae.reason))
+		s.equalise(r.Context(), started)
 		return nil, recorded{err}
 	}
 	return c, err
+}
+
+// equalise makes a failed client authentication take as long as a wrong
+// operator-chosen secret does (one argon2id verification, plus a margin),
+// whatever the reason: an unknown id, a wrong generated secret and a
+// public client with a secret are told apart neither by the answer nor
+// by its time. It waits on a timer, not on a hash: a flood of made-up
+// ids costs no CPU.
+func (s *Server) equalise(ctx context.Context, started time.Time) {
+	floor := s.opts.Passwords.Typical() * 5 / 4
+	wait := time.Until(started.Add(floor))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
