@@ -31,7 +31,7 @@ func TestUnauthenticatedFailuresCostBoundedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const each = 150
+	const each = 60
 	for i := range each {
 		// A made-up client id, new each time.
 		expectError(t, r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, fmt.Sprint("nobody-", i), "x"), 401, "invalid_client")
