@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/postgres"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 )
 
@@ -610,4 +612,77 @@ func TestGraceRetryOfAnUnboundFamilyWithAProof(t *testing.T) {
 			t.Fatal("the retry did not get the same successor")
 		}
 	})
+}
+
+// TestGraceStartsWhenTheRowIsLocked: a refresh that waited for the
+// family's row lock longer than the grace period still leaves its caller
+// the whole grace period for a retry: the rotation's time is read after
+// the lock is taken, not when the request arrived (issue 9 item 2).
+func TestGraceStartsWhenTheRowIsLocked(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.PostgresDSN(t)
+	app := "rotor_grace_" + secret.NewID()[:8]
+	st, err := postgres.Open(ctx, dsn+"&application_name="+app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	watch, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+
+	fx := newFixture(t, st, 15*time.Second)
+	g1 := fx.create(t)
+	locked, release, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- st.Tx(ctx, func(tx store.Tx) error {
+			if _, err := tx.LockFamily(ctx, g1.Family.ID); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	type result struct {
+		g   *family.Grant
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { g, err := fx.refresh(g1.RefreshToken); done <- result{g, err} }()
+	// Wait (bounded) until the refresh waits for the lock.
+	for i := 0; ; i++ {
+		var n int
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if i == 5000 {
+			t.Fatal("the refresh never waited for the lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fx.clock.Advance(20 * time.Second) // the wait outlasts the grace period
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	first := <-done
+	if first.err != nil {
+		t.Fatal(first.err)
+	}
+	// The caller lost the answer and retries at once: a grace retry.
+	fx.clock.Advance(time.Second)
+	retry, err := fx.refresh(g1.RefreshToken)
+	if err != nil || !retry.Retry || retry.RefreshToken != first.g.RefreshToken {
+		t.Fatalf("a retry right after a rotation that waited for its lock: %v (retry %v), want the same successor", err, retry != nil && retry.Retry)
+	}
 }
