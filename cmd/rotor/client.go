@@ -228,9 +228,9 @@ func parseClientDurations(cmd *cobra.Command, c *store.Client, grace, access, id
 		if !cmd.Flags().Changed(flag) {
 			return nil, nil
 		}
-		d, err := time.ParseDuration(strings.TrimSpace(v))
+		d, err := config.ParseDuration(v)
 		if err != nil {
-			return nil, usagef("--%s %q is not a duration: write a number with a unit, like 15s, 10m or 720h", flag, v)
+			return nil, usagef("--%s %v", flag, err)
 		}
 		return &d, nil
 	}

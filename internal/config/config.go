@@ -249,7 +249,7 @@ func (c *Config) set(k Key, v string) error {
 	f := reflect.ValueOf(c).Elem().Field(k.index)
 	switch {
 	case f.Type() == reflect.TypeFor[time.Duration]():
-		d, err := parseDuration(v)
+		d, err := ParseDuration(v)
 		if err != nil {
 			return err
 		}
@@ -272,13 +272,17 @@ func (c *Config) set(k Key, v string) error {
 	return nil
 }
 
-func parseDuration(v string) (time.Duration, error) {
+// ParseDuration reads a duration as an operator writes it (15s, 10m,
+// 720h), with an error that says how to write one.
+func ParseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration: write a number with a unit, like 15s, 10m or 720h", v)
+		return 0, fmt.Errorf("%q %s", v, notADuration)
 	}
 	return d, nil
 }
+
+const notADuration = "is not a duration: write a number with a unit, like 15s, 10m or 720h"
 
 // loadFile decodes a YAML file strictly onto c and returns its problems.
 func (c *Config) loadFile(path string) []string {
@@ -345,7 +349,7 @@ func explainYAML(msg string, keyAt map[int]string) string {
 		val := m[3]
 		switch m[4] {
 		case "time.Duration":
-			return fmt.Sprintf("line %d: %s: %q is not a duration: write a number with a unit, like 15s, 10m or 720h", line, key, val)
+			return fmt.Sprintf("line %d: %s: %q %s", line, key, val, notADuration)
 		case "int":
 			return fmt.Sprintf("line %d: %s: %q is not a whole number", line, key, val)
 		case "bool":
