@@ -261,7 +261,7 @@ func (s *Service) List(ctx context.Context) ([]store.Client, error) { return s.s
 func (s *Service) Update(ctx context.Context, id, what string, edit func(*store.Client) error, m audit.Meta) (*store.Client, error) {
 	var c *store.Client
 	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
-		if c, err = tx.GetClient(ctx, id); err != nil {
+		if c, err = tx.LockClient(ctx, id); err != nil {
 			return err
 		}
 		if err := edit(c); err != nil {
@@ -290,12 +290,20 @@ func (s *Service) Update(ctx context.Context, id, what string, edit func(*store.
 func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool, m audit.Meta) ([]string, error) {
 	var ids []string
 	err := s.st.Tx(ctx, func(tx store.Tx) error {
-		c, err := tx.GetClient(ctx, id)
+		// Under the row lock: a concurrent update cannot write the old
+		// state back, and a grant in flight (which shares the lock)
+		// commits its family before the revocation below sees it.
+		c, err := tx.LockClient(ctx, id)
 		if err != nil {
 			return err
 		}
 		now := s.now().UTC()
 		c.Disabled, c.UpdatedAt = disabled, now
+		if disabled {
+			// Its access tokens end too, and enabling it again brings
+			// none of them back.
+			c.TokensValidAfter = now
+		}
 		if err := tx.UpdateClient(ctx, c); err != nil {
 			return err
 		}
@@ -321,7 +329,7 @@ func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool, m a
 func (s *Service) Delete(ctx context.Context, id string, m audit.Meta) ([]string, error) {
 	var ids []string
 	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
-		if _, err := tx.GetClient(ctx, id); err != nil {
+		if _, err := tx.LockClient(ctx, id); err != nil {
 			return err
 		}
 		if ids, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{ClientID: id}, audit.ReasonAdmin, m); err != nil {

@@ -198,3 +198,110 @@ func TestClientIDCannotBeAUserSubject(t *testing.T) {
 		}
 	})
 }
+
+// TestGrantsRacingChangesOfTheirClient: a grant that authenticated its
+// client before the client was disabled, or deleted and created again,
+// creates no family afterwards; and a family of a deleted client does not
+// refresh under a new client with the same id.
+func TestGrantsRacingChangesOfTheirClient(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		if _, err := fx.cs.Create(ctx, &store.Client{ID: "web", Public: true, GrantTypes: []string{"password", "refresh_token"}}, clients.Secret{}, cli); err != nil {
+			t.Fatal(err)
+		}
+		authenticated, err := fx.cs.Get(ctx, "web") // the token endpoint read it
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := fx.session(t, authenticated)
+		if _, err := fx.cs.SetDisabled(ctx, "web", true, cli); err != nil {
+			t.Fatal(err)
+		}
+		u := &store.User{ID: secret.NewID(), Username: "late", PasswordPHC: "x", CreatedAt: time.Now().Add(-time.Minute), UpdatedAt: time.Now()}
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		create := func() error {
+			_, err := fx.fams.Create(ctx, family.CreateParams{Client: authenticated, User: u, AccessTokenID: secret.NewID(), Grant: "password"})
+			return err
+		}
+		if err := create(); !errors.Is(err, family.ErrClientInvalid) {
+			t.Fatalf("a grant of a client disabled meanwhile: %v, want ErrClientInvalid", err)
+		}
+		if _, err := fx.cs.Delete(ctx, "web", cli); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // the new client's creation time differs
+		if _, err := fx.cs.Create(ctx, &store.Client{ID: "web", Public: true, GrantTypes: []string{"password", "refresh_token"}}, clients.Secret{}, cli); err != nil {
+			t.Fatal(err)
+		}
+		if err := create(); !errors.Is(err, family.ErrClientInvalid) {
+			t.Fatalf("a grant of a client deleted and created again meanwhile: %v, want ErrClientInvalid", err)
+		}
+		now, err := fx.cs.Get(ctx, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The old family was revoked by the disable; even un-revoked, it
+		// would belong to the earlier client.
+		if err := st.Tx(ctx, func(tx store.Tx) error {
+			f, err := tx.LockFamily(ctx, old.Family.ID)
+			if err != nil {
+				return err
+			}
+			f.RevokedAt, f.RevokeReason = time.Time{}, ""
+			return tx.UpdateFamily(ctx, f)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.fams.Refresh(ctx, family.RefreshParams{Client: now, Token: old.RefreshToken, AccessTokenID: secret.NewID()}); !errors.Is(err, family.ErrClientInvalid) {
+			t.Fatalf("a family of the deleted client refreshed under the new one: %v", err)
+		}
+	})
+}
+
+// TestUpdateCannotUndoADisable: an update of a client that read it before
+// a concurrent disable does not write it back enabled (the row is locked
+// from read to write).
+func TestUpdateCannotUndoADisable(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		if _, err := fx.cs.Create(ctx, &store.Client{ID: "web", Public: true, GrantTypes: []string{"password"}}, clients.Secret{}, cli); err != nil {
+			t.Fatal(err)
+		}
+		editing, release := make(chan struct{}), make(chan struct{})
+		updated := make(chan error, 1)
+		go func() {
+			_, err := fx.cs.Update(ctx, "web", "scopes", func(c *store.Client) error {
+				close(editing)
+				<-release
+				c.Scopes = []string{"read"}
+				return nil
+			}, cli)
+			updated <- err
+		}()
+		<-editing
+		disabled := make(chan error, 1)
+		go func() { _, err := fx.cs.SetDisabled(ctx, "web", true, cli); disabled <- err }()
+		// The disable waits for the update's lock (PostgreSQL) or its
+		// turn at the writer (SQLite); give it the chance to overtake.
+		select {
+		case err := <-disabled:
+			t.Fatalf("the disable finished while the update held the client: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(release)
+		if err := <-updated; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-disabled; err != nil {
+			t.Fatal(err)
+		}
+		c, err := fx.cs.Get(ctx, "web")
+		if err != nil || !c.Disabled || len(c.Scopes) != 1 {
+			t.Fatalf("client %+v (%v), want disabled with the update's scope", c, err)
+		}
+	})
+}

@@ -193,6 +193,16 @@ func (s *Service) CreateIn(ctx context.Context, tx store.Tx, p CreateParams) (*G
 	case u.PasswordPHC != p.User.PasswordPHC || !u.TokensValidAfter.Equal(p.User.TokensValidAfter):
 		return nil, ErrUserChanged, nil
 	}
+	// The client as it stays until the family commits: a grant racing a
+	// disable or a delete of its client cannot leave a live family behind.
+	switch c, err := tx.ShareClient(ctx, p.Client.ID); {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrClientInvalid, nil
+	case err != nil:
+		return nil, nil, err
+	case c.Disabled || !sameMicro(c.CreatedAt, p.Client.CreatedAt):
+		return nil, ErrClientInvalid, nil
+	}
 	now := s.now()
 	m := p.Meta.At(now)
 	id := secret.NewFamilyID()
@@ -386,6 +396,9 @@ func (s *Service) RefreshIn(ctx context.Context, tx store.Tx, p RefreshParams) (
 	switch {
 	case f.ClientID != p.Client.ID:
 		return refuse(ErrWrongClient)
+	case f.CreatedAt.Before(p.Client.CreatedAt.Truncate(time.Microsecond)):
+		// A family of an earlier client with the same id, deleted since.
+		return refuse(ErrClientInvalid)
 	case f.Revoked():
 		return refuse(ErrRevoked)
 	case !now.Before(f.AbsoluteExpiresAt):
@@ -592,6 +605,12 @@ func (s *Service) AccessTTL(c *store.Client) time.Duration {
 		return *c.AccessTokenTTL
 	}
 	return s.cfg.AccessTokenTTL
+}
+
+// sameMicro compares two times as the stores keep them, to the
+// microsecond.
+func sameMicro(a, b time.Time) bool {
+	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -127,7 +127,7 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 		return inactive, nil
 	case err != nil:
 		return nil, err
-	case cl.Disabled, cl.CreatedAt.Unix() > c.IssuedAt:
+	case cl.Disabled, cl.CreatedAt.Unix() > c.IssuedAt, cl.TokensValidAfter.Unix() >= c.IssuedAt:
 		return inactive, nil
 	}
 	if c.SID == "" && c.Subject != c.ClientID {
@@ -139,7 +139,10 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 			return inactive, nil
 		case err != nil:
 			return nil, err
-		case u.Disabled, u.TokensValidAfter.Unix() > c.IssuedAt:
+		case u.Disabled, u.TokensValidAfter.Unix() >= c.IssuedAt:
+			// Second by second (iat has no finer grain), the change wins:
+			// a token issued in the same second as a password change is
+			// refused, not kept.
 			return inactive, nil
 		}
 	}

@@ -118,6 +118,17 @@ type ClientQueries interface {
 	CreateClient(ctx context.Context, c *Client) error
 	// GetClient returns a client; ErrNotFound if there is none.
 	GetClient(ctx context.Context, id string) (*Client, error)
+	// LockClient returns a client and, inside [Store.Tx], locks its row
+	// against every other transaction until this one ends (SELECT ... FOR
+	// UPDATE): changes of a client (update, disable, delete) are
+	// serialised with each other and with the grants that read it with
+	// ShareClient. ErrNotFound if there is none.
+	LockClient(ctx context.Context, id string) (*Client, error)
+	// ShareClient returns a client and, inside [Store.Tx], keeps it from
+	// changing until the transaction ends (SELECT ... FOR SHARE), without
+	// keeping other sharers out: a grant creating a family sees the client
+	// as it stays until the family is committed. ErrNotFound if none.
+	ShareClient(ctx context.Context, id string) (*Client, error)
 	// ListClients returns all clients ordered by id.
 	ListClients(ctx context.Context) ([]Client, error)
 	// UpdateClient overwrites every mutable field of an existing client;

@@ -29,6 +29,10 @@ type Client struct {
 	// Introspect marks a resource server: it may introspect any access
 	// token (RFC 7662 §4), not only those naming it in their audience.
 	Introspect bool
+	// TokensValidAfter invalidates every access token of the client
+	// issued before it (set when the client is disabled, so enabling it
+	// again brings none back). Zero means never set.
+	TokensValidAfter time.Time
 	// AuthMethod is the registered token endpoint authentication method;
 	// "" means the one its credentials imply (none for a public client,
 	// client_secret_basic or _post for one with a secret).

@@ -241,7 +241,9 @@ func (s *Service) SetPassword(ctx context.Context, id, password string, m audit.
 // Disable stops the user from signing in and revokes every live family,
 // in one transaction: re-enabling the user does not bring them back.
 func (s *Service) Disable(ctx context.Context, id string, m audit.Meta) (*store.User, []string, error) {
-	return s.change(ctx, id, m, func(u *store.User, _ time.Time) { u.Disabled = true },
+	// tokens_valid_after moves too, so that access tokens without a
+	// family stay refused once the user is enabled again.
+	return s.change(ctx, id, m, func(u *store.User, now time.Time) { u.Disabled, u.TokensValidAfter = true, now },
 		audit.ReasonUserDisabled, audit.NewUserDisabled)
 }
 

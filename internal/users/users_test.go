@@ -43,6 +43,10 @@ func (fx *fixture) session(t *testing.T, u *store.User) (*family.Grant, error) {
 	if err := fx.st.CreateClient(context.Background(), c); err != nil && !errors.Is(err, store.ErrConflict) {
 		t.Fatal(err)
 	}
+	c, err := fx.st.GetClient(context.Background(), c.ID) // as the token endpoint reads it
+	if err != nil {
+		t.Fatal(err)
+	}
 	return fx.fams.Create(context.Background(), family.CreateParams{Client: c, User: u, AccessTokenID: secret.NewID(), Grant: "password"})
 }
 

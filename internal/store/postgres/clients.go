@@ -9,25 +9,26 @@ import (
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect, tokens_valid_after`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
 		c                        store.Client
 		grace, at, idle, abs     *int64
 		createdAt, updatedAt     *time.Time
+		validAfter               *time.Time
 		grants, scopes, auds, ru []string
 	)
 	err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds,
 		&ru, &grace, &at, &idle, &abs, &c.Disabled, &createdAt, &updatedAt, &c.RequireDPoP, &c.AuthMethod,
-		&c.JWKS, &c.JWKSURI, &c.Introspect)
+		&c.JWKS, &c.JWKSURI, &c.Introspect, &validAfter)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
 	c.GrantTypes, c.Scopes, c.Audiences, c.RedirectURIs = listOut(grants), listOut(scopes), listOut(auds), listOut(ru)
 	c.ReuseGrace, c.AccessTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = durOut(grace), durOut(at), durOut(idle), durOut(abs)
-	c.CreatedAt, c.UpdatedAt = timeOut(createdAt), timeOut(updatedAt)
+	c.CreatedAt, c.UpdatedAt, c.TokensValidAfter = timeOut(createdAt), timeOut(updatedAt), timeOut(validAfter)
 	return &c, nil
 }
 
@@ -54,6 +55,7 @@ func clientColumns(c *store.Client) []column {
 		{"jwks", c.JWKS},
 		{"jwks_uri", c.JWKSURI},
 		{"introspect", c.Introspect},
+		{"tokens_valid_after", timeIn(c.TokensValidAfter)},
 	}
 }
 
@@ -69,6 +71,23 @@ func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 // GetClient returns a client; [store.ErrNotFound] if there is none.
 func (q *queries) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	return scanClient(q.q.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+}
+
+// LockClient reads a client and, in a transaction, locks its row.
+func (q *queries) LockClient(ctx context.Context, id string) (*store.Client, error) {
+	if !q.inTx {
+		return q.GetClient(ctx, id)
+	}
+	return scanClient(q.q.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1 FOR UPDATE`, id))
+}
+
+// ShareClient reads a client and, in a transaction, keeps it from
+// changing until the transaction ends.
+func (q *queries) ShareClient(ctx context.Context, id string) (*store.Client, error) {
+	if !q.inTx {
+		return q.GetClient(ctx, id)
+	}
+	return scanClient(q.q.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1 FOR SHARE`, id))
 }
 
 // ListClients returns all clients ordered by id.

@@ -9,23 +9,23 @@ import (
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect, tokens_valid_after`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
 		c                        store.Client
 		grants, scopes, auds, ru string
 		grace, at, idle, abs     sql.NullInt64
-		created, updated         sql.NullInt64
+		created, updated, valid  sql.NullInt64
 	)
 	if err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds, &ru,
-		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Introspect); err != nil {
+		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Introspect, &valid); err != nil {
 		return nil, mapErr(err)
 	}
 	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
 	c.GrantTypes, c.Scopes, c.Audiences, c.RedirectURIs = listOut(grants), listOut(scopes), listOut(auds), listOut(ru)
 	c.ReuseGrace, c.AccessTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = durOut(grace), durOut(at), durOut(idle), durOut(abs)
-	c.CreatedAt, c.UpdatedAt = timeOut(created), timeOut(updated)
+	c.CreatedAt, c.UpdatedAt, c.TokensValidAfter = timeOut(created), timeOut(updated), timeOut(valid)
 	return &c, nil
 }
 
@@ -52,6 +52,7 @@ func clientColumns(c *store.Client) []column {
 		{"jwks", c.JWKS},
 		{"jwks_uri", c.JWKSURI},
 		{"introspect", c.Introspect},
+		{"tokens_valid_after", timeIn(c.TokensValidAfter)},
 	}
 }
 
@@ -65,6 +66,17 @@ func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 // GetClient returns a client; [store.ErrNotFound] if there is none.
 func (q *queries) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	return scanClient(q.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+}
+
+// LockClient reads a client; inside a transaction, which holds SQLite's
+// write lock, nobody else writes until it ends.
+func (q *queries) LockClient(ctx context.Context, id string) (*store.Client, error) {
+	return q.GetClient(ctx, id)
+}
+
+// ShareClient is LockClient: SQLite has one writer at a time.
+func (q *queries) ShareClient(ctx context.Context, id string) (*store.Client, error) {
+	return q.GetClient(ctx, id)
 }
 
 // ListClients returns all clients ordered by id.

@@ -115,6 +115,14 @@ func (p *probe) GetClient(ctx context.Context, id string) (*store.Client, error)
 	return get(p, ctx, "GetClient", func(q store.Queries) (*store.Client, error) { return q.GetClient(ctx, id) })
 }
 
+func (p *probe) LockClient(ctx context.Context, id string) (*store.Client, error) {
+	return get(p, ctx, "LockClient", func(q store.Queries) (*store.Client, error) { return q.LockClient(ctx, id) })
+}
+
+func (p *probe) ShareClient(ctx context.Context, id string) (*store.Client, error) {
+	return get(p, ctx, "ShareClient", func(q store.Queries) (*store.Client, error) { return q.ShareClient(ctx, id) })
+}
+
 func (p *probe) ListClients(ctx context.Context) ([]store.Client, error) {
 	return get(p, ctx, "ListClients", func(q store.Queries) ([]store.Client, error) { return q.ListClients(ctx) })
 }

@@ -50,6 +50,7 @@ var txTests = []struct {
 	{"ConcurrentLockFamilyOneWinner", testConcurrentOneWinner},
 	{"ConcurrentLockFamilyNoLostUpdate", testConcurrentNoLostUpdate},
 	{"ConcurrentLockUserNoLostUpdate", testConcurrentUserNoLostUpdate},
+	{"ConcurrentLockClientNoLostUpdate", testConcurrentClientNoLostUpdate},
 	{"ConcurrentRevokeFamily", testConcurrentRevoke},
 	{"ConcurrentAppendEvents", testConcurrentEvents},
 	{"ConcurrentCreateSigningKeyIfNoneAfter", testConcurrentCreateSigningKeyIfNoneAfter},
@@ -147,7 +148,7 @@ func testClients(t *testing.T, st store.Store) {
 		Scopes: []string{"read", "write"}, Audiences: []string{"https://api.example"}, RedirectURIs: []string{"https://app.example/cb"},
 		ReuseGrace: dur(0), AccessTokenTTL: dur(5 * time.Minute), RefreshIdleTTL: dur(time.Hour), RefreshAbsoluteTTL: dur(2 * time.Hour),
 		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`), Introspect: true,
-		CreatedAt: at(0), UpdatedAt: at(time.Second)}
+		TokensValidAfter: at(time.Second), CreatedAt: at(0), UpdatedAt: at(time.Second)}
 	bare := &store.Client{ID: "bare", Public: true, SecretPHC: "", CreatedAt: at(0), UpdatedAt: at(0)}
 	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true,
 		JWKSURI: "https://app.example/jwks.json", CreatedAt: at(0), UpdatedAt: at(0)}
@@ -169,6 +170,13 @@ func testClients(t *testing.T, st store.Store) {
 	}
 	_, err := st.GetClient(ctx, "ghost")
 	wantIs(t, err, store.ErrNotFound)
+	for name, read := range map[string]func(context.Context, string) (*store.Client, error){"LockClient": st.LockClient, "ShareClient": st.ShareClient} {
+		got, err := read(ctx, "full")
+		check(t, err)
+		equal(t, name+" full", got, full)
+		_, err = read(ctx, "ghost")
+		wantIs(t, err, store.ErrNotFound)
+	}
 
 	list, err := st.ListClients(ctx)
 	check(t, err)
@@ -704,6 +712,35 @@ func testConcurrentUserNoLostUpdate(t *testing.T, st store.Store) {
 	}
 	_, err = st.LockUser(ctx, "ghost")
 	wantIs(t, err, store.ErrNotFound)
+}
+
+// testConcurrentClientNoLostUpdate: read-modify-write of a client under
+// LockClient loses no update, even with transactions that hold it with
+// ShareClient in between; each writer adds a scope.
+func testConcurrentClientNoLostUpdate(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	check(t, st.CreateClient(ctx, &store.Client{ID: "c", Public: true, CreatedAt: at(0), UpdatedAt: at(0)}))
+	for _, err := range parallel(workers, func(i int) error {
+		return st.Tx(ctx, func(tx store.Tx) error {
+			if i%2 == 1 { // a grant reading the client
+				_, err := tx.ShareClient(ctx, "c")
+				return err
+			}
+			c, err := tx.LockClient(ctx, "c")
+			if err != nil {
+				return err
+			}
+			c.Scopes = append(c.Scopes, fmt.Sprint("s", i))
+			return tx.UpdateClient(ctx, c)
+		})
+	}) {
+		check(t, err)
+	}
+	c, err := st.GetClient(ctx, "c")
+	check(t, err)
+	if want := (workers + 1) / 2; len(c.Scopes) != want {
+		t.Fatalf("%d scopes after %d additions: updates were lost", len(c.Scopes), want)
+	}
 }
 
 func testConcurrentRevoke(t *testing.T, st store.Store) {

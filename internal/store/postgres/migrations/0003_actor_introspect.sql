@@ -3,3 +3,4 @@
 ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN introspect BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE events ADD COLUMN occurrences INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE clients ADD COLUMN tokens_valid_after timestamptz;
