@@ -80,6 +80,24 @@ func (is *testIssuer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// inMemory is an HTTP client that serves each request with is.serve in
+// the calling goroutine, over no connection. Tests that run in a
+// testing/synctest bubble use it: a JWKS answer held at the gate is then
+// durably blocked, so synctest.Wait can tell when every request has
+// reached it, and no goroutine of the bubble sits on a socket.
+func (is *testIssuer) inMemory() *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		is.serve(rec, req)
+		return rec.Result(), nil
+	})}
+}
+
+// roundTripFunc is an [http.RoundTripper] made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
 // jwks is the published key set.
 func (is *testIssuer) jwks() []byte {
 	is.mu.Lock()

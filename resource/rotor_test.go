@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/keys"
@@ -64,13 +65,19 @@ type tokenResponse struct {
 // post sends a form to the rig with HTTP Basic credentials of client id.
 func post(t testing.TB, r *testrig.Rig, path, id string, form url.Values) (int, []byte) {
 	t.Helper()
+	return postVia(t, r.Client(), r, path, id, form)
+}
+
+// postVia is post over client c.
+func postVia(t testing.TB, c *http.Client, r *testrig.Rig, path, id string, form url.Values) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, r.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(id, secret)
-	resp, err := r.Client().Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +113,23 @@ func userTokens(t testing.TB, r *testrig.Rig) tokenResponse {
 
 func revoke(t testing.TB, r *testrig.Rig, id, tok string) {
 	t.Helper()
-	if status, body := post(t, r, "/oauth2/revoke", id, url.Values{"token": {tok}}); status != http.StatusOK {
+	revokeVia(t, r.Client(), r, id, tok)
+}
+
+// revokeVia is revoke over client c.
+func revokeVia(t testing.TB, c *http.Client, r *testrig.Rig, id, tok string) {
+	t.Helper()
+	if status, body := postVia(t, c, r, "/oauth2/revoke", id, url.Values{"token": {tok}}); status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", status, body)
 	}
+}
+
+// bubbleClient is an HTTP client for a testing/synctest bubble that talks
+// to a rig outside it. Its transport belongs to the bubble and keeps no
+// idle connection: a goroutine of the bubble blocked reading an idle
+// socket would never be durably blocked, and fake time would stop.
+func bubbleClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 }
 
 func verifierFor(t testing.TB, r *testrig.Rig, cfg resource.Config) *resource.Verifier {
@@ -273,51 +294,64 @@ func TestRotorIntrospection(t *testing.T) {
 // TestRotorDenyList: a revoked session (sid) and a revoked access token
 // (jti) are refused within a poll; a failed poll keeps the list; MaxStale
 // turns an old list into 503.
+//
+// The verifiers run in a testing/synctest bubble, so their poll ticker and
+// MaxStale run on fake time; Rotor runs outside it on the wall clock, and
+// the verifiers' Clock is the wall clock at the start plus the fake time
+// elapsed, so that Rotor's tokens are current for them.
 func TestRotorDenyList(t *testing.T) {
 	r := rotor(t)
-	dl := resource.DenyList{ClientID: apiID, ClientSecret: apiSecret, Interval: 20 * time.Millisecond}
-	v := verifierFor(t, r, resource.Config{DenyList: &dl})
-	strict := dl
-	strict.MaxStale = 300 * time.Millisecond
-	vs := verifierFor(t, r, resource.Config{DenyList: &strict})
-
 	session := userTokens(t, r)
 	machine := machineToken(t, r, "orders:read")
 	other := machineToken(t, r, "orders:read")
-	for _, tok := range []string{session.AccessToken, machine, other} {
-		if _, err := v.Verify(context.Background(), tok); err != nil {
-			t.Fatal(err)
+	wall := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		clock := func() time.Time { return wall.Add(time.Since(start)) }
+		hc := bubbleClient()
+		dl := resource.DenyList{ClientID: apiID, ClientSecret: apiSecret, Interval: 20 * time.Millisecond}
+		v := verifierFor(t, r, resource.Config{DenyList: &dl, HTTPClient: hc, Clock: clock})
+		strict := dl
+		strict.MaxStale = 300 * time.Millisecond
+		vs := verifierFor(t, r, resource.Config{DenyList: &strict, HTTPClient: hc, Clock: clock})
+
+		for _, tok := range []string{session.AccessToken, machine, other} {
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
 
-	// Signing out (revoking the refresh token) revokes the family: its
-	// access tokens are deny-listed by sid.
-	revoke(t, r, "app", session.RefreshToken)
-	revoke(t, r, callerID, machine)
-	for name, tok := range map[string]string{"session": session.AccessToken, "access token": machine} {
-		waitFor(t, func() bool {
+		// Signing out (revoking the refresh token) revokes the family: its
+		// access tokens are deny-listed by sid.
+		revokeVia(t, hc, r, "app", session.RefreshToken)
+		revokeVia(t, hc, r, callerID, machine)
+		time.Sleep(dl.Interval) // fake time: one poll
+		synctest.Wait()
+		for name, tok := range map[string]string{"session": session.AccessToken, "access token": machine} {
 			_, err := v.Verify(context.Background(), tok)
-			return errors.Is(err, resource.ErrRevoked)
-		})
-		_, err := v.Verify(context.Background(), tok)
-		e := wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
-		t.Logf("%s: %v", name, e)
-	}
-	if _, err := v.Verify(context.Background(), other); err != nil {
-		t.Fatalf("a token nobody revoked: %v", err)
-	}
+			e := wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+			t.Logf("%s: %v", name, e)
+		}
+		if _, err := v.Verify(context.Background(), other); err != nil {
+			t.Fatalf("a token nobody revoked: %v", err)
+		}
 
-	// Rotor goes away: the last list stands.
-	r.HTTP.Close()
-	time.Sleep(100 * time.Millisecond) // several failed polls
-	_, err := v.Verify(context.Background(), machine)
-	wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
-	if _, err := v.Verify(context.Background(), other); err != nil {
-		t.Fatalf("with the last list: %v", err)
-	}
-	waitFor(t, func() bool {
-		_, err := vs.Verify(context.Background(), other)
-		return errors.Is(err, resource.ErrUnavailable)
+		// Rotor goes away: the last list stands.
+		r.HTTP.Close()
+		time.Sleep(5 * dl.Interval) // fake time: several failed polls
+		synctest.Wait()
+		_, err := v.Verify(context.Background(), machine)
+		wantError(t, err, resource.ErrRevoked, resource.CodeInvalidToken, http.StatusUnauthorized)
+		if _, err := v.Verify(context.Background(), other); err != nil {
+			t.Fatalf("with the last list: %v", err)
+		}
+		if _, err := vs.Verify(context.Background(), other); err != nil {
+			t.Fatalf("MaxStale, with a list younger than it: %v", err)
+		}
+		time.Sleep(strict.MaxStale) // fake time: the last good poll is now older than MaxStale
+		synctest.Wait()
+		_, err = vs.Verify(context.Background(), other)
+		wantError(t, err, resource.ErrUnavailable, "", http.StatusServiceUnavailable)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -60,99 +61,108 @@ func TestAuditTail(t *testing.T) {
 	}
 }
 
+// TestAuditTailFollow runs in a testing/synctest bubble: the command's
+// poll ticker runs on fake time, and synctest.Wait tells when it has
+// started following and when a poll has ended.
 func TestAuditTailFollow(t *testing.T) {
-	h := newHarness(t)
-	h.ok("migrate")
-	st := h.store()
-	ctx := context.Background()
-	if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "old_event"}); err != nil {
-		t.Fatal(err)
-	}
-
-	var out, errb syncBuffer
-	a := h.app("", &out, &errb)
-	fctx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() { done <- a.execute(fctx, []string{"audit", "tail", "--follow", "--json", "--type", "wanted"}) }()
-
-	time.Sleep(50 * time.Millisecond)
-	for _, typ := range []string{"unwanted", "wanted", "wanted"} {
-		if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: typ, ClientID: "web"}); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.ok("migrate")
+		st := h.store()
+		ctx := context.Background()
+		if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "old_event"}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(out.String(), "\n") < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("followed %d events, want the 2 wanted ones:\n%s", len(lines), out.String())
-	}
-	for _, l := range lines {
-		if ev := decode[eventView](t, l); ev.Type != "wanted" {
-			t.Fatalf("followed %+v", ev)
+
+		var out, errb syncBuffer
+		a := h.app("", &out, &errb)
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan int)
+		go func() { done <- a.execute(fctx, []string{"audit", "tail", "--follow", "--json", "--type", "wanted"}) }()
+
+		synctest.Wait() // the command has read the trail and waits for its first poll
+		for _, typ := range []string{"unwanted", "wanted", "wanted"} {
+			if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: typ, ClientID: "web"}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
+		time.Sleep(a.followInterval) // fake time: one poll
+		synctest.Wait()
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("followed %d events, want the 2 wanted ones:\n%s", len(lines), out.String())
+		}
+		for _, l := range lines {
+			if ev := decode[eventView](t, l); ev.Type != "wanted" {
+				t.Fatalf("followed %+v", ev)
+			}
+		}
+	})
 }
 
 // TestAuditTailFollowLateCommit: on PostgreSQL an event's id is taken at
 // insert and seen at commit, so an event may appear after one with a
 // higher id. --follow must still print it, once.
+//
+// The command runs in a testing/synctest bubble, its poll ticker on fake
+// time; PostgreSQL is outside it, and synctest.Wait waits for a poll's
+// queries to come back.
 func TestAuditTailFollowLateCommit(t *testing.T) {
-	h := newHarness(t)
-	h.env["ROTOR_DATABASE_URL"] = testdb.PostgresDSN(t)
-	h.env["ROTOR_MASTER_KEY"] = secret.EncodeMasterKey(secret.NewMasterKey())
-	h.ok("migrate")
-	st := h.store()
-	ctx := context.Background()
+	dsn := testdb.PostgresDSN(t)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		h.env["ROTOR_DATABASE_URL"] = dsn
+		h.env["ROTOR_MASTER_KEY"] = secret.EncodeMasterKey(secret.NewMasterKey())
+		h.ok("migrate")
+		st := h.store()
+		ctx := context.Background()
 
-	var out, errb syncBuffer
-	a := h.app("", &out, &errb)
-	fctx, cancel := context.WithCancel(ctx)
-	done := make(chan int)
-	go func() { done <- a.execute(fctx, []string{"audit", "tail", "--follow", "--json"}) }()
-	time.Sleep(100 * time.Millisecond)
-	waitLines := func(n int) {
-		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(out.String(), "\n") < n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		var out, errb syncBuffer
+		a := h.app("", &out, &errb)
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan int)
+		go func() { done <- a.execute(fctx, []string{"audit", "tail", "--follow", "--json"}) }()
+		synctest.Wait() // the command has read the trail and waits for its first poll
+		poll := func() {
+			time.Sleep(a.followInterval) // fake time
+			synctest.Wait()
 		}
-	}
 
-	inserted, release := make(chan struct{}), make(chan struct{})
-	txDone := make(chan error)
-	go func() {
-		txDone <- st.Tx(ctx, func(tx store.Tx) error {
-			if err := tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "late"}); err != nil {
-				return err
-			}
-			close(inserted)
-			<-release
-			return nil
-		})
-	}()
-	<-inserted
-	if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "early"}); err != nil {
-		t.Fatal(err)
-	}
-	waitLines(1)
-	close(release)
-	if err := <-txDone; err != nil {
-		t.Fatal(err)
-	}
-	waitLines(2)
-	time.Sleep(300 * time.Millisecond) // a few more polls: nothing printed twice
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || decode[eventView](t, lines[0]).Type != "early" || decode[eventView](t, lines[1]).Type != "late" {
-		t.Fatalf("followed:\n%s\nwant early, then the late commit, once each", out.String())
-	}
+		inserted, release := make(chan struct{}), make(chan struct{})
+		txDone := make(chan error)
+		go func() {
+			txDone <- st.Tx(ctx, func(tx store.Tx) error {
+				if err := tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "late"}); err != nil {
+					return err
+				}
+				close(inserted)
+				<-release
+				return nil
+			})
+		}()
+		<-inserted
+		if err := st.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "early"}); err != nil {
+			t.Fatal(err)
+		}
+		poll()
+		close(release)
+		if err := <-txDone; err != nil {
+			t.Fatal(err)
+		}
+		poll()
+		time.Sleep(30 * a.followInterval) // fake time: a few more polls, nothing printed twice
+		synctest.Wait()
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 || decode[eventView](t, lines[0]).Type != "early" || decode[eventView](t, lines[1]).Type != "late" {
+			t.Fatalf("followed:\n%s\nwant early, then the late commit, once each", out.String())
+		}
+	})
 }

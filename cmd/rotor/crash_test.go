@@ -131,7 +131,7 @@ func startServer(t *testing.T, bin, db string, env []string) *child {
 		if time.Now().After(deadline) {
 			t.Fatal("rotor serve did not become healthy in 15 s")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // real time: a child process starting, which no fake clock reaches
 	}
 }
 
@@ -194,7 +194,7 @@ func crashLoop(t *testing.T, bin, db string, env []string) {
 			}
 		}()
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // real time: real refreshes against the child process, then SIGKILL in their midst
 	srv.kill()
 	wg.Wait()
 	for i, n := range answered {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/store"
@@ -176,36 +177,39 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// TestRunSurvivesErrorsAndStops runs in a testing/synctest bubble: Run's
+// ticker runs on fake time.
 func TestRunSurvivesErrorsAndStops(t *testing.T) {
-	st := &flaky{Store: testdb.SQLite(t)}
-	seed(t, st)
-	var logs syncBuffer
-	j := New(st, Options{Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(&logs, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		j.Run(ctx, 10*time.Millisecond)
-		close(done)
-	}()
-	deadline := time.After(10 * time.Second)
-	for st.calls.Load() < 3 {
-		select {
-		case <-deadline:
-			t.Fatal("Run stopped passing after an error")
-		case <-time.After(5 * time.Millisecond):
+	synctest.Test(t, func(t *testing.T) {
+		st := &flaky{Store: testdb.SQLite(t)}
+		seed(t, st)
+		var logs syncBuffer
+		j := New(st, Options{Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel() // a failed check below must not leave Run blocking the bubble
+		done := make(chan struct{})
+		const interval = 10 * time.Millisecond
+		go func() {
+			j.Run(ctx, interval)
+			close(done)
+		}()
+		time.Sleep(2 * interval) // fake time: the first pass, which fails, and two more
+		synctest.Wait()
+		if n := st.calls.Load(); n < 3 {
+			t.Fatalf("%d passes in two intervals, want 3: Run stopped passing after an error", n)
 		}
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return when its context was cancelled")
-	}
-	if n, _ := st.CountFamilies(context.Background()); n != 4 {
-		t.Fatalf("%d families left after Run, want 4", n)
-	}
-	out := logs.String()
-	if !strings.Contains(out, "janitor pass failed") || !strings.Contains(out, "families=7") {
-		t.Fatalf("logs lack the failure or the later pass:\n%s", out)
-	}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return when its context was cancelled")
+		}
+		if n, _ := st.CountFamilies(context.Background()); n != 4 {
+			t.Fatalf("%d families left after Run, want 4", n)
+		}
+		out := logs.String()
+		if !strings.Contains(out, "janitor pass failed") || !strings.Contains(out, "families=7") {
+			t.Fatalf("logs lack the failure or the later pass:\n%s", out)
+		}
+	})
 }

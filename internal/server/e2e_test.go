@@ -153,7 +153,7 @@ func e2e(t *testing.T, r *rig) *tokenSet {
 	if code := get(); code != http.StatusUnauthorized {
 		t.Fatalf("API after the replay: %d, want 401", code)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // let x/oauth2 see the token as expired, by the wall clock
 	if code := get(); code != -1 {
 		t.Fatalf("API after the replay and expiry: %d, want a refresh error", code)
 	}

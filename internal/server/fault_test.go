@@ -176,11 +176,14 @@ func TestFrozenDatabaseLogsNobodyOut(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Real time throughout: real load on a real PostgreSQL process, frozen
+	// by SIGSTOP past the server's wall-clock deadlines; no fake clock
+	// reaches either.
+	time.Sleep(500 * time.Millisecond) // refreshes under way before the freeze
 	f.pg.Freeze(t)
-	time.Sleep(freeze)
+	time.Sleep(freeze) // frozen past the write timeout
 	f.pg.Thaw(t)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // refreshes after the thaw
 	close(stop)
 	wg.Wait()
 
@@ -259,7 +262,7 @@ func TestStoppedDatabaseGives503AndRecovers(t *testing.T) {
 		if last = f.refresh("app", tok); last.status == http.StatusOK {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // real time: the restarted PostgreSQL process and the pool reconnecting to it
 	}
 	if last.status != http.StatusOK {
 		t.Fatalf("after the restart: %d %v", last.status, last.err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	sqlite3 "modernc.org/sqlite/lib"
@@ -39,7 +40,9 @@ func fam(id string) *store.Family {
 
 // holdCommitter makes the committer run a transaction that waits until
 // release is called, so that the transactions started meanwhile queue up
-// and form the next batch together. queued waits until n of them wait.
+// and form the next batch together. queued waits until every goroutine
+// of the test's testing/synctest bubble is blocked, and checks that n
+// transactions wait; db and the test must run in that bubble.
 func holdCommitter(t *testing.T, db *DB) (queued func(n int), release func()) {
 	t.Helper()
 	started, hold, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
@@ -53,12 +56,9 @@ func holdCommitter(t *testing.T, db *DB) (queued func(n int), release func()) {
 	<-started
 	queued = func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for len(db.group.queue) < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d transactions queued, want %d", len(db.group.queue), n)
-			}
-			time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got := len(db.group.queue); got < n {
+			t.Fatalf("%d transactions queued, want %d", got, n)
 		}
 	}
 	release = func() {
@@ -74,156 +74,164 @@ func holdCommitter(t *testing.T, db *DB) (queued func(n int), release func()) {
 // TestGroupCommitSharesOneCommit: transactions waiting together are
 // committed together, and every one of them is durable when Tx returns.
 func TestGroupCommitSharesOneCommit(t *testing.T) {
-	db, path := openTest(t)
-	ctx := context.Background()
-	before := db.group.batches.Load()
-	queued, release := holdCommitter(t, db)
-	const n = 40
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() { errs[i] = db.CreateFamily(ctx, fam(fmt.Sprint("f", i))) })
-	}
-	queued(n)
-	release()
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("transaction %d: %v", i, err)
+	synctest.Test(t, func(t *testing.T) {
+		db, path := openTest(t)
+		ctx := context.Background()
+		before := db.group.batches.Load()
+		queued, release := holdCommitter(t, db)
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() { errs[i] = db.CreateFamily(ctx, fam(fmt.Sprint("f", i))) })
 		}
-	}
-	if got := db.group.batches.Load() - before; got != 2 {
-		t.Fatalf("%d commits for the held transaction and %d waiting ones; want 2", got, n)
-	}
-	// Durable: a fresh connection after Close sees every row.
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	again, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if c, err := again.CountFamilies(ctx); err != nil || c != n {
-		t.Fatalf("%d families after reopening (%v), want %d", c, err, n)
-	}
+		queued(n)
+		release()
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("transaction %d: %v", i, err)
+			}
+		}
+		if got := db.group.batches.Load() - before; got != 2 {
+			t.Fatalf("%d commits for the held transaction and %d waiting ones; want 2", got, n)
+		}
+		// Durable: a fresh connection after Close sees every row.
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		if c, err := again.CountFamilies(ctx); err != nil || c != n {
+			t.Fatalf("%d families after reopening (%v), want %d", c, err, n)
+		}
+	})
 }
 
 // TestGroupCommitKeepsEachTransactionAtomic: in one shared commit, a
 // transaction that fails or panics leaves nothing behind, the panic comes
 // back to its caller, and the others commit.
 func TestGroupCommitKeepsEachTransactionAtomic(t *testing.T) {
-	db, _ := openTest(t)
-	ctx := context.Background()
-	boom := errors.New("boom")
-	queued, release := holdCommitter(t, db)
-	const n = 30
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	panics := make([]any, n)
-	for i := range n {
-		wg.Go(func() {
-			defer func() { panics[i] = recover() }()
-			errs[i] = db.Tx(ctx, func(tx store.Tx) error {
-				if err := tx.CreateFamily(ctx, fam(fmt.Sprint("f", i))); err != nil {
-					return err
-				}
-				if err := tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "t", FamilyID: fmt.Sprint("f", i)}); err != nil {
-					return err
-				}
-				switch i % 3 {
-				case 1:
-					return fmt.Errorf("tx %d: %w", i, boom)
-				case 2:
-					panic(fmt.Sprint("panic ", i))
-				}
-				return nil
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openTest(t)
+		ctx := context.Background()
+		boom := errors.New("boom")
+		queued, release := holdCommitter(t, db)
+		const n = 30
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		panics := make([]any, n)
+		for i := range n {
+			wg.Go(func() {
+				defer func() { panics[i] = recover() }()
+				errs[i] = db.Tx(ctx, func(tx store.Tx) error {
+					if err := tx.CreateFamily(ctx, fam(fmt.Sprint("f", i))); err != nil {
+						return err
+					}
+					if err := tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "t", FamilyID: fmt.Sprint("f", i)}); err != nil {
+						return err
+					}
+					switch i % 3 {
+					case 1:
+						return fmt.Errorf("tx %d: %w", i, boom)
+					case 2:
+						panic(fmt.Sprint("panic ", i))
+					}
+					return nil
+				})
 			})
-		})
-	}
-	queued(n)
-	before := db.group.batches.Load()
-	release()
-	wg.Wait()
-	if got := db.group.batches.Load() - before; got != 2 {
-		t.Fatalf("%d commits, want 2 (the held one and the %d waiting)", got, n)
-	}
-	for i := range n {
-		_, getErr := db.GetFamily(ctx, fmt.Sprint("f", i))
-		evs, err := db.ListEvents(ctx, store.EventFilter{FamilyID: fmt.Sprint("f", i)})
-		if err != nil {
-			t.Fatal(err)
 		}
-		switch i % 3 {
-		case 0:
-			if errs[i] != nil || panics[i] != nil || getErr != nil || len(evs) != 1 {
-				t.Errorf("tx %d: err %v panic %v row %v events %d; want committed", i, errs[i], panics[i], getErr, len(evs))
+		queued(n)
+		before := db.group.batches.Load()
+		release()
+		wg.Wait()
+		if got := db.group.batches.Load() - before; got != 2 {
+			t.Fatalf("%d commits, want 2 (the held one and the %d waiting)", got, n)
+		}
+		for i := range n {
+			_, getErr := db.GetFamily(ctx, fmt.Sprint("f", i))
+			evs, err := db.ListEvents(ctx, store.EventFilter{FamilyID: fmt.Sprint("f", i)})
+			if err != nil {
+				t.Fatal(err)
 			}
-		case 1:
-			if !errors.Is(errs[i], boom) || !errors.Is(getErr, store.ErrNotFound) || len(evs) != 0 {
-				t.Errorf("tx %d: err %v row %v events %d; want its error and nothing written", i, errs[i], getErr, len(evs))
-			}
-		case 2:
-			if panics[i] != fmt.Sprint("panic ", i) || !errors.Is(getErr, store.ErrNotFound) || len(evs) != 0 {
-				t.Errorf("tx %d: panic %v row %v events %d; want its panic back and nothing written", i, panics[i], getErr, len(evs))
+			switch i % 3 {
+			case 0:
+				if errs[i] != nil || panics[i] != nil || getErr != nil || len(evs) != 1 {
+					t.Errorf("tx %d: err %v panic %v row %v events %d; want committed", i, errs[i], panics[i], getErr, len(evs))
+				}
+			case 1:
+				if !errors.Is(errs[i], boom) || !errors.Is(getErr, store.ErrNotFound) || len(evs) != 0 {
+					t.Errorf("tx %d: err %v row %v events %d; want its error and nothing written", i, errs[i], getErr, len(evs))
+				}
+			case 2:
+				if panics[i] != fmt.Sprint("panic ", i) || !errors.Is(getErr, store.ErrNotFound) || len(evs) != 0 {
+					t.Errorf("tx %d: panic %v row %v events %d; want its panic back and nothing written", i, panics[i], getErr, len(evs))
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestGroupCommitFailureFailsTheWholeBatch: when the shared transaction
 // itself breaks, no caller of the batch is told its writes committed, and
 // none of them are.
 func TestGroupCommitFailureFailsTheWholeBatch(t *testing.T) {
-	db, _ := openTest(t)
-	ctx := context.Background()
-	queued, release := holdCommitter(t, db)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Go(func() {
-			errs[i] = db.Tx(ctx, func(tx store.Tx) error {
-				if i == 1 {
-					// Ends the shared transaction behind the committer's back.
-					_, err := tx.(*queries).w.ExecContext(ctx, `ROLLBACK`)
-					return err
-				}
-				return tx.CreateFamily(ctx, fam(fmt.Sprint("f", i)))
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openTest(t)
+		ctx := context.Background()
+		queued, release := holdCommitter(t, db)
+		errs := make([]error, 3)
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() {
+				errs[i] = db.Tx(ctx, func(tx store.Tx) error {
+					if i == 1 {
+						// Ends the shared transaction behind the committer's back.
+						_, err := tx.(*queries).w.ExecContext(ctx, `ROLLBACK`)
+						return err
+					}
+					return tx.CreateFamily(ctx, fam(fmt.Sprint("f", i)))
+				})
 			})
-		})
-		queued(i + 1) // in this order
-	}
-	release()
-	wg.Wait()
-	for i, err := range errs {
-		if err == nil {
-			t.Errorf("transaction %d reported success in a batch that did not commit", i)
+			queued(i + 1) // in this order
 		}
-	}
-	if c, err := db.CountFamilies(ctx); err != nil || c != 0 {
-		t.Fatalf("%d families (%v); want none committed", c, err)
-	}
-	// The committer goes on.
-	if err := db.CreateFamily(ctx, fam("after")); err != nil {
-		t.Fatal(err)
-	}
+		release()
+		wg.Wait()
+		for i, err := range errs {
+			if err == nil {
+				t.Errorf("transaction %d reported success in a batch that did not commit", i)
+			}
+		}
+		if c, err := db.CountFamilies(ctx); err != nil || c != 0 {
+			t.Fatalf("%d families (%v); want none committed", c, err)
+		}
+		// The committer goes on.
+		if err := db.CreateFamily(ctx, fam("after")); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestGroupCommitSkipsCancelledCallers: a caller whose context is done
 // before its turn gets the context's error and its function never runs.
 func TestGroupCommitSkipsCancelledCallers(t *testing.T) {
-	db, _ := openTest(t)
-	queued, release := holdCommitter(t, db)
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := false
-	done := make(chan error, 1)
-	go func() { done <- db.Tx(ctx, func(store.Tx) error { ran = true; return nil }) }()
-	queued(1)
-	cancel()
-	release()
-	if err := <-done; !errors.Is(err, context.Canceled) || ran {
-		t.Fatalf("err %v, ran %v; want context.Canceled and not run", err, ran)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openTest(t)
+		queued, release := holdCommitter(t, db)
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := false
+		done := make(chan error, 1)
+		go func() { done <- db.Tx(ctx, func(store.Tx) error { ran = true; return nil }) }()
+		queued(1)
+		cancel()
+		release()
+		if err := <-done; !errors.Is(err, context.Canceled) || ran {
+			t.Fatalf("err %v, ran %v; want context.Canceled and not run", err, ran)
+		}
+	})
 }
 
 // TestGroupCommitSurvivesGoexit: a transaction function that ends its
@@ -298,30 +306,32 @@ func TestLoneTransactionRollsBack(t *testing.T) {
 // while the committer is busy returns at once with the context's error,
 // rather than when the committer gets to it, and its function never runs.
 func TestGroupCommitCallerGivesUpWhileQueued(t *testing.T) {
-	db, _ := openTest(t)
-	queued, release := holdCommitter(t, db)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	var ran atomic.Bool
-	done := make(chan error, 1)
-	go func() { done <- db.Tx(ctx, func(store.Tx) error { ran.Store(true); return nil }) }()
-	queued(1)
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("err %v, want context.DeadlineExceeded", err)
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openTest(t)
+		queued, release := holdCommitter(t, db)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		var ran atomic.Bool
+		done := make(chan error, 1)
+		go func() { done <- db.Tx(ctx, func(store.Tx) error { ran.Store(true); return nil }) }()
+		queued(1)
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err %v, want context.DeadlineExceeded", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a caller past its deadline is still waiting for the committer")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a caller past its deadline is still waiting for the committer")
-	}
-	release()
-	// The committer skips it: a later transaction runs, the abandoned one never.
-	if err := db.Tx(context.Background(), func(store.Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if ran.Load() {
-		t.Fatal("an abandoned transaction ran")
-	}
+		release()
+		// The committer skips it: a later transaction runs, the abandoned one never.
+		if err := db.Tx(context.Background(), func(store.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if ran.Load() {
+			t.Fatal("an abandoned transaction ran")
+		}
+	})
 }
 
 // TestWriteOutsideCommitterFails: the queries a DB runs outside a
@@ -383,57 +393,59 @@ func restoreDisk(t *testing.T, db *DB) {
 // again without it and committed, rather than all failing with "no such
 // savepoint".
 func TestGroupCommitDiskFullFailsOnlyItsFunction(t *testing.T) {
-	db, _ := openTest(t)
-	ctx := context.Background()
-	err := db.Tx(ctx, func(tx store.Tx) error {
-		_, err := tx.(*queries).w.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n, failing = 12, 5
-	queued, release := holdCommitter(t, db)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			errs[i] = db.Tx(ctx, func(tx store.Tx) error {
-				if i == failing {
-					return fillDisk(ctx, tx)
-				}
-				if err := tx.CreateFamily(ctx, fam(fmt.Sprint("f", i))); err != nil {
-					return err
-				}
-				return tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "t", FamilyID: fmt.Sprint("f", i)})
-			})
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openTest(t)
+		ctx := context.Background()
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.(*queries).w.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
+			return err
 		})
-		queued(i + 1) // in this order: some before the failing one, some after
-	}
-	release()
-	wg.Wait()
-	restoreDisk(t, db)
-	if code(errs[failing]) != sqlite3.SQLITE_FULL {
-		t.Errorf("the function that filled the disk: %v; want SQLITE_FULL", errs[failing])
-	}
-	for i := range n {
-		if i == failing {
-			continue
+		if err != nil {
+			t.Fatal(err)
 		}
-		if errs[i] != nil {
-			t.Errorf("transaction %d, innocent: %v", i, errs[i])
-			continue
+		const n, failing = 12, 5
+		queued, release := holdCommitter(t, db)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				errs[i] = db.Tx(ctx, func(tx store.Tx) error {
+					if i == failing {
+						return fillDisk(ctx, tx)
+					}
+					if err := tx.CreateFamily(ctx, fam(fmt.Sprint("f", i))); err != nil {
+						return err
+					}
+					return tx.AppendEvents(ctx, &store.Event{Time: time.Now(), Type: "t", FamilyID: fmt.Sprint("f", i)})
+				})
+			})
+			queued(i + 1) // in this order: some before the failing one, some after
 		}
-		if _, err := db.GetFamily(ctx, fmt.Sprint("f", i)); err != nil {
-			t.Errorf("transaction %d was told it committed, but: %v", i, err)
+		release()
+		wg.Wait()
+		restoreDisk(t, db)
+		if code(errs[failing]) != sqlite3.SQLITE_FULL {
+			t.Errorf("the function that filled the disk: %v; want SQLITE_FULL", errs[failing])
 		}
-		if evs, err := db.ListEvents(ctx, store.EventFilter{FamilyID: fmt.Sprint("f", i)}); err != nil || len(evs) != 1 {
-			t.Errorf("transaction %d: %d events (%v), want its one", i, len(evs), err)
+		for i := range n {
+			if i == failing {
+				continue
+			}
+			if errs[i] != nil {
+				t.Errorf("transaction %d, innocent: %v", i, errs[i])
+				continue
+			}
+			if _, err := db.GetFamily(ctx, fmt.Sprint("f", i)); err != nil {
+				t.Errorf("transaction %d was told it committed, but: %v", i, err)
+			}
+			if evs, err := db.ListEvents(ctx, store.EventFilter{FamilyID: fmt.Sprint("f", i)}); err != nil || len(evs) != 1 {
+				t.Errorf("transaction %d: %d events (%v), want its one", i, len(evs), err)
+			}
 		}
-	}
-	if c, err := db.CountFamilies(ctx); err != nil || c != n-1 {
-		t.Errorf("%d families (%v), want %d", c, err, n-1)
-	}
+		if c, err := db.CountFamilies(ctx); err != nil || c != n-1 {
+			t.Errorf("%d families (%v), want %d", c, err, n-1)
+		}
+	})
 }
 
 // TestGroupCommitNoWriteAfterSQLiteRolledBack: a function that goes on
@@ -474,22 +486,24 @@ func TestGroupCommitNoWriteAfterSQLiteRolledBack(t *testing.T) {
 // answers 503), with context.DeadlineExceeded still in the chain; a
 // caller that cancels is not told the database is unavailable.
 func TestGroupCommitDeadlineIsUnavailable(t *testing.T) {
-	db, _ := openTest(t)
-	queued, release := holdCommitter(t, db)
-	defer release()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- db.Tx(ctx, func(store.Tx) error { return nil }) }()
-	queued(1)
-	if err := <-done; !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("deadline while queued: %v; want store.ErrUnavailable and context.DeadlineExceeded", err)
-	}
-	ctx, cancel = context.WithCancel(context.Background())
-	go func() { done <- db.Tx(ctx, func(store.Tx) error { return nil }) }()
-	queued(2) // behind the abandoned one
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("cancelled while queued: %v; want context.Canceled, not store.ErrUnavailable", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		db, _ := openTest(t)
+		queued, release := holdCommitter(t, db)
+		defer release()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- db.Tx(ctx, func(store.Tx) error { return nil }) }()
+		queued(1)
+		if err := <-done; !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("deadline while queued: %v; want store.ErrUnavailable and context.DeadlineExceeded", err)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { done <- db.Tx(ctx, func(store.Tx) error { return nil }) }()
+		queued(2) // behind the abandoned one
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("cancelled while queued: %v; want context.Canceled, not store.ErrUnavailable", err)
+		}
+	})
 }
