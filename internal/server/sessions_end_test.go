@@ -78,8 +78,10 @@ func TestRevokedSessionsStayRevoked(t *testing.T) {
 		if _, err := e.fams.RevokeWhere(t.Context(), store.FamilyFilter{Subject: u.ID}, audit.ReasonAdmin, operator); err != nil {
 			t.Fatal(err)
 		}
+		var elapsed time.Duration
 		for _, after := range []time.Duration{0, 12 * time.Minute, 59 * time.Minute} {
-			e.clock.Advance(after)
+			e.clock.Advance(after - elapsed) // within the token's hour
+			elapsed = after
 			if e.active(t, g.str("access_token")) {
 				t.Fatalf("a revoked session's access token is active again %s after the revocation", after)
 			}
@@ -123,6 +125,45 @@ func TestFamilylessTokensEndWithTheUser(t *testing.T) {
 		}
 		if e.active(t, at) {
 			t.Fatal("a disabled user's token is still active")
+		}
+		if _, err := e.users.Enable(t.Context(), u.ID, operator); err != nil {
+			t.Fatal(err)
+		}
+		if e.active(t, at) {
+			t.Fatal("enabling the user again revived a token issued before the disable")
+		}
+	})
+}
+
+// TestReenabledClientDoesNotRevive: a client's tokens issued before it
+// was disabled stay inactive once it is enabled again.
+func TestReenabledClientDoesNotRevive(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		e := newEndRig(t, st, family.DefaultConfig())
+		ctx := context.Background()
+		bot := &store.Client{ID: "bot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read"}}
+		minted, err := e.cs.Create(ctx, bot, clients.Secret{Generate: true}, operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(2 * time.Second)
+		g := e.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "bot", minted)
+		expectOK(t, g)
+		e.clock.Advance(2 * time.Second)
+		if _, err := e.cs.SetDisabled(ctx, "bot", true, operator); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.cs.SetDisabled(ctx, "bot", false, operator); err != nil {
+			t.Fatal(err)
+		}
+		if e.active(t, g.str("access_token")) {
+			t.Fatal("enabling the client again revived a token issued before the disable")
+		}
+		e.clock.Advance(2 * time.Second)
+		fresh := e.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "bot", minted)
+		expectOK(t, fresh)
+		if !e.active(t, fresh.str("access_token")) {
+			t.Fatal("a token issued after the client was enabled again is inactive")
 		}
 	})
 }
