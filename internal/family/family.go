@@ -241,7 +241,7 @@ func (s *Service) CreateIn(ctx context.Context, tx store.Tx, p CreateParams) (*G
 			return nil, nil, err
 		}
 		if ok {
-			if err := tx.Deny(ctx, s.sidDenial(old.ID, now)); err != nil {
+			if err := s.denySID(ctx, tx, &old, now); err != nil {
 				return nil, nil, err
 			}
 			events = append(events, audit.NewFamilyRevoked(m, &old, audit.ReasonFamilyCap, audit.Token{}))
@@ -536,7 +536,7 @@ func (s *Service) revokeStolen(ctx context.Context, tx store.Tx, f *store.Family
 	if _, err := tx.RevokeFamily(ctx, f.ID, string(why.Reason), m.Time); err != nil {
 		return nil, nil, err
 	}
-	if err := tx.Deny(ctx, s.sidDenial(f.ID, m.Time)); err != nil {
+	if err := s.denySID(ctx, tx, f, m.Time); err != nil {
 		return nil, nil, err
 	}
 	var events []*store.Event
@@ -555,12 +555,27 @@ func (s *Service) revokeStolen(ctx context.Context, tx store.Tx, f *store.Family
 	return nil, why, nil
 }
 
-// sidDenial deny-lists a family's access tokens for as long as any of them
+// denySID deny-lists a family's access tokens for as long as any of them
 // may still be valid: the hard cap on access-token lifetimes, whatever the
 // settings of the process that revokes (a CLI may run with other flags
-// than the server that issued the tokens).
-func (s *Service) sidDenial(id string, now time.Time) store.Denial {
-	return store.Denial{Key: DenySID(id), ExpiresAt: now.Add(MaxAccessTokenTTL + time.Minute)}
+// than the server that issued the tokens), counted from the family's
+// newest access token (its last use, or a grace retry up to the end of
+// the grace period). A family idle for longer than the cap has no valid
+// access token left, and gets no entry: the list resource servers poll
+// stays as small as the revocations that matter.
+func (s *Service) denySID(ctx context.Context, tx store.Tx, f *store.Family, now time.Time) error {
+	newest := now
+	if !f.LastUsedAt.IsZero() {
+		newest = f.LastUsedAt
+		if f.GraceUntil.After(newest) {
+			newest = f.GraceUntil
+		}
+	}
+	until := newest.Add(MaxAccessTokenTTL + time.Minute)
+	if !until.After(now) {
+		return nil
+	}
+	return tx.Deny(ctx, store.Denial{Key: DenySID(f.ID), ExpiresAt: until})
 }
 
 // DenySID is the deny-list key of a family's access tokens.

@@ -686,3 +686,34 @@ func TestGraceStartsWhenTheRowIsLocked(t *testing.T) {
 		t.Fatalf("a retry right after a rotation that waited for its lock: %v (retry %v), want the same successor", err, retry != nil && retry.Retry)
 	}
 }
+
+// TestDenyEntryCountsFromTheNewestAccessToken: revoking a family deny-lists
+// its sid for the cap on access-token lifetimes from its last use (when its
+// newest access token was issued), and a family idle past the cap, whose
+// access tokens have all expired, adds no entry to the list resource
+// servers poll.
+func TestDenyEntryCountsFromTheNewestAccessToken(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, 0)
+		ctx := context.Background()
+		fx.create(t) // to be left idle
+		recent := fx.create(t)
+		fx.clock.Advance(25 * time.Hour)
+		fx.mustRefresh(t, recent.RefreshToken)
+		fx.clock.Advance(time.Hour)
+		if _, err := fx.svc.RevokeWhere(ctx, store.FamilyFilter{Subject: fx.user.ID}, audit.ReasonAdmin, audit.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+		now := fx.clock.Now()
+		list, err := st.ListDenials(ctx, now, []string{"sid:"}, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].Key != family.DenySID(recent.Family.ID) {
+			t.Fatalf("deny-list %+v, want only the recently used family", list)
+		}
+		if want := now.Add(-time.Hour).Add(family.MaxAccessTokenTTL + time.Minute); !list[0].ExpiresAt.Equal(want) {
+			t.Fatalf("entry until %v, want %v (its last use plus the cap)", list[0].ExpiresAt, want)
+		}
+	})
+}

@@ -107,7 +107,7 @@ func (s *Service) RevokeWhereIn(ctx context.Context, tx store.Tx, filter store.F
 		if f == nil { // created after the listing; revoked all the same
 			f = &store.Family{ID: id, ClientID: filter.ClientID, Subject: filter.Subject}
 		}
-		if err := tx.Deny(ctx, s.sidDenial(id, now)); err != nil {
+		if err := s.denySID(ctx, tx, f, now); err != nil {
 			return nil, err
 		}
 		events = append(events, audit.NewFamilyRevoked(m, f, reason, audit.Token{}))
@@ -125,7 +125,7 @@ func (s *Service) revokeLocked(ctx context.Context, tx store.Tx, f *store.Family
 	if _, err := tx.RevokeFamily(ctx, f.ID, ev.Reason, now); err != nil {
 		return err
 	}
-	if err := tx.Deny(ctx, s.sidDenial(f.ID, now)); err != nil {
+	if err := s.denySID(ctx, tx, f, now); err != nil {
 		return err
 	}
 	return tx.AppendEvents(ctx, ev)
