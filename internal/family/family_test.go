@@ -3,6 +3,7 @@ package family_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -716,4 +717,62 @@ func TestDenyEntryCountsFromTheNewestAccessToken(t *testing.T) {
 			t.Fatalf("entry until %v, want %v (its last use plus the cap)", list[0].ExpiresAt, want)
 		}
 	})
+}
+
+// unknownCommit is a store whose next transaction answers as a COMMIT
+// lost in flight does (store.ErrCommitUnknown), after committing it or
+// after rolling it back: the fault of a database that froze mid-commit.
+type unknownCommit struct {
+	store.Store
+	commit bool
+}
+
+var errRolledBack = errors.New("test: rolled back")
+
+func (u *unknownCommit) Tx(ctx context.Context, fn func(store.Tx) error) error {
+	err := u.Store.Tx(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if !u.commit {
+			return errRolledBack
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRolledBack) {
+		return err
+	}
+	return fmt.Errorf("test: connection lost: %w", store.ErrCommitUnknown)
+}
+
+// TestUnknownCommitIsReadBack: a rotation whose COMMIT got no answer is
+// answered if it committed (the family shows its successor), and is a
+// 503-style ErrUnavailable, with nothing changed, if it did not; either
+// way the caller's next step works and nothing is revoked.
+func TestUnknownCommitIsReadBack(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("committed=%v", committed), func(t *testing.T) {
+			testdb.Each(t, func(t *testing.T, st store.Store) {
+				fx := newFixture(t, st, 0)
+				g := fx.create(t)
+				faulty := family.New(&unknownCommit{Store: st, commit: committed}, fx.keys, family.DefaultConfig(), fx.clock.Now, nil)
+				got, err := faulty.Refresh(context.Background(), family.RefreshParams{Client: fx.client, Token: g.RefreshToken, AccessTokenID: secret.NewID()})
+				f := fx.family(t, g.Family.ID)
+				if committed {
+					if err != nil || got == nil || f.Generation != 2 {
+						t.Fatalf("committed: %v, generation %d; want the rotation answered", err, f.Generation)
+					}
+					fx.mustRefresh(t, got.RefreshToken) // the answered successor is live
+				} else {
+					if !errors.Is(err, store.ErrUnavailable) || f.Generation != 1 {
+						t.Fatalf("not committed: %v, generation %d; want ErrUnavailable and nothing changed", err, f.Generation)
+					}
+					fx.mustRefresh(t, g.RefreshToken) // the caller's retry is no replay
+				}
+				if f := fx.family(t, g.Family.ID); f.Revoked() {
+					t.Fatal("the family was revoked")
+				}
+			})
+		})
+	}
 }
