@@ -20,9 +20,8 @@ import (
 // unknown, expired, revoked or deny-listed token, or one the caller may
 // not see, is {"active": false} and nothing more.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	r, cancel := s.withDeadline(w, r)
+	r, c, tok, cancel, ok := s.tokenRequest(w, r)
 	defer cancel()
-	c, tok, ok := s.tokenRequest(w, r)
 	if !ok {
 		return
 	}
@@ -47,11 +46,15 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // tokenRequest does what introspection and revocation share: parse the
-// form, authenticate the client, and read the token parameter. When ok is
-// false the error answer has been written.
-func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (c *store.Client, tok string, ok bool) {
+// form, put the deadline on the database work that follows, authenticate
+// the client, and read the token parameter. It returns the request with
+// the deadline, to be released with cancel. When ok is false the error
+// answer has been written.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (_ *http.Request, c *store.Client, tok string, cancel context.CancelFunc, ok bool) {
+	cancel = func() {}
 	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
 	if err == nil {
+		r, cancel = s.withDeadline(w, r)
 		c, err = s.authenticate(r, f)
 	}
 	if err == nil {
@@ -61,9 +64,9 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (c *store.
 	}
 	if err != nil {
 		s.writeErr(w, r, err)
-		return nil, "", false
+		return r, nil, "", cancel, false
 	}
-	return c, tok, true
+	return r, c, tok, cancel, true
 }
 
 var inactive = &oauth.Introspection{Active: false}

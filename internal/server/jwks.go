@@ -1,12 +1,19 @@
 package server
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+)
 
 // handleJWKS serves the JSON Web Key Set (RFC 7517) of the published
 // signing keys: the current one, the next one before it signs, and old
 // ones until every token they signed has expired.
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	b, err := s.opts.Signer.JWKS(r.Context())
+	// A reload of the key set reads the database: bounded like any
+	// other request's database work (the cached set is served meanwhile).
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DBTimeout)
+	defer cancel()
+	b, err := s.opts.Signer.JWKS(ctx)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -19,9 +19,8 @@ import (
 // alone (§2.2), so that revocation tells nothing about other clients'
 // tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	r, cancel := s.withDeadline(w, r)
+	r, c, tok, cancel, ok := s.tokenRequest(w, r)
 	defer cancel()
-	c, tok, ok := s.tokenRequest(w, r)
 	if !ok {
 		return
 	}
