@@ -41,6 +41,23 @@ func TestWriteCommandsNameTheDatabase(t *testing.T) {
 	if strings.Contains(r.stderr, "created a new database") {
 		t.Errorf("the second write command says it created a database:\n%s", r.stderr)
 	}
+	for _, args := range [][]string{{"keys", "rotate"}, {"gc"}} {
+		if r := h.run("", args...); r.code != 0 || !strings.Contains(r.stderr, "rotor: database sqlite:"+abs) {
+			t.Errorf("%v: exit %d, does not name its database:\n%s", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestFailedCommandInANewFolderSaysSo: a command that fails where it just
+// created a database (the wrong folder, say) still says it created one.
+func TestFailedCommandInANewFolderSaysSo(t *testing.T) {
+	h := newHarness(t)
+	delete(h.env, "ROTOR_DATABASE_URL")
+	t.Chdir(t.TempDir())
+	r := h.run("", "client", "delete", "--id", "web")
+	if r.code != 1 || !strings.Contains(r.stderr, `no client with id "web"`) || !strings.Contains(r.stderr, "created a new database") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
 }
 
 // TestNegativeReuseGrace: 0s is a valid grace period (it disables it), so

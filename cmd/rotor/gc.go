@@ -36,6 +36,7 @@ deleted in small batches, so it is safe while the server runs.`,
 			if err != nil {
 				return err
 			}
+			a.wrote(e)
 			if asJSON {
 				return a.printJSON(s)
 			}

@@ -59,6 +59,7 @@ key_prepublish says; the first key of a new database signs at once.`,
 			if err != nil {
 				return fmt.Errorf("rotate the signing key: %w", err)
 			}
+			a.wrote(e)
 			views, err := km.Keys(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("list signing keys: %w", err)

@@ -196,11 +196,20 @@ type deps struct {
 	// where names the database for people: the absolute path of an
 	// SQLite file, or the redacted PostgreSQL DSN.
 	where string
-	// created is true when this command created a new SQLite file.
-	created bool
+	// created is true when this command created a new SQLite file, and
+	// announced once the command has said so.
+	created, announced bool
+	stderr             io.Writer
 }
 
-func (e *deps) close() { _ = e.st.Close() }
+func (e *deps) close() {
+	_ = e.st.Close()
+	if e.created && !e.announced && e.stderr != nil {
+		// A command that failed (say, "no client" from the wrong folder)
+		// still says it made a new database there.
+		fmt.Fprintf(e.stderr, "rotor: created a new database %s; run commands in the folder of your server's database, or pass --db\n", e.where)
+	}
+}
 
 // open loads the configuration and opens the store. The embedded SQLite
 // database is migrated on the spot, as serve does, so that any command
@@ -233,7 +242,7 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 			return nil, err
 		}
 	}
-	return &deps{cfg: cfg, log: log, st: st, where: where, created: created}, nil
+	return &deps{cfg: cfg, log: log, st: st, where: where, created: created, stderr: a.stderr}, nil
 }
 
 // wrote tells, on standard error, which database a write command changed,
@@ -242,6 +251,7 @@ func (a *app) open(cmd *cobra.Command) (*deps, error) {
 // says otherwise).
 func (a *app) wrote(e *deps) {
 	if e.created {
+		e.announced = true
 		fmt.Fprintf(a.stderr, "rotor: created a new database %s; run commands in the folder of your server's database, or pass --db\n", e.where)
 		return
 	}
