@@ -12,6 +12,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
@@ -119,7 +120,7 @@ func (a *app) clientCreateCmd() *cobra.Command {
   --jwks-uri URL     private_key_jwt with the set fetched from an https URL
                      (cached; refetched when an unknown key id appears).
 
-Grant types: refresh_token, client_credentials, password. The lifetimes
+Grant types: ` + strings.Join(server.GrantTypes(), ", ") + `. The lifetimes
 default to the server's settings; set them here to override for this client.`,
 		Example: `  rotor client create --id web --generate-secret --grant-types password,refresh_token --scopes "read write"
   rotor client create --id cli --public --grant-types password,refresh_token --scopes read --reuse-grace 0s
@@ -207,7 +208,7 @@ default to the server's settings; set them here to override for this client.`,
 	f.BoolVar(&public, "public", false, "a public client, with no secret")
 	f.StringVar(&jwksFile, "jwks", "", "file with the client's JSON Web Key Set, for private_key_jwt")
 	f.StringVar(&jwksURI, "jwks-uri", "", "https URL of the client's JSON Web Key Set, for private_key_jwt")
-	f.StringSliceVar(&grants, "grant-types", nil, "comma-separated grant types: refresh_token, client_credentials, password (required)")
+	f.StringSliceVar(&grants, "grant-types", nil, "comma-separated grant types: "+strings.Join(server.GrantTypes(), ", ")+" (required)")
 	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
 	f.StringSliceVar(&audiences, "audiences", nil, "comma-separated audiences (resource servers) its access tokens may name")
 	f.StringSliceVar(&redirects, "redirect-uris", nil, "comma-separated redirect URIs")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/postgres"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
@@ -413,8 +415,8 @@ func TestMetadataAndJWKS(t *testing.T) {
 		t.Fatalf("metadata %v", md)
 	}
 	gts, _ := md["grant_types_supported"].([]any)
-	if len(gts) != 3 {
-		t.Fatalf("grant_types_supported %v advertises what does not work", gts)
+	if want := server.GrantTypes(); len(gts) != len(want) || fmt.Sprint(gts) != fmt.Sprint(want) {
+		t.Fatalf("grant_types_supported %v, want the registry's %v: it advertises what does not work", gts, want)
 	}
 	resp, err = r.HTTP.Client().Get(md["jwks_uri"].(string))
 	if err != nil {
