@@ -1,5 +1,7 @@
 package audit
 
+import "slices"
+
 // Event types: the closed set of what the audit trail records. Alert rules
 // and metrics match on these strings; docs/design.md lists what each one
 // means. Every event is built by one constructor of this package (see
@@ -95,7 +97,6 @@ const (
 	ReasonPublicWithSecret = "public_client_with_secret"
 	ReasonWrongAuthMethod  = "wrong_auth_method"
 	ReasonBadAssertion     = "bad_assertion"
-	ReasonBadCredentials   = "malformed_credentials"
 	ReasonClientDisabled   = "client_disabled"
 )
 
@@ -111,7 +112,7 @@ func Reasons() []Reason {
 		ReasonAdmin, ReasonClientDisabled,
 		ReasonUnknownUser, ReasonWrongPassword, ReasonThrottled,
 		ReasonUnknownClient, ReasonWrongSecret, ReasonSecretRequired, ReasonPublicWithSecret,
-		ReasonWrongAuthMethod, ReasonBadAssertion, ReasonBadCredentials,
+		ReasonWrongAuthMethod, ReasonBadAssertion, ReasonOther,
 	}
 }
 
@@ -124,11 +125,26 @@ var protocolErrors = map[string]bool{
 	"access_denied": true, "server_error": true,
 }
 
+// ReasonOther stands for an RFC error code outside the known set, so the
+// set of reasons stays closed.
+const ReasonOther = "other"
+
+// ProtocolErrors returns the RFC error codes a token_request_failed event
+// may carry as its reason, sorted.
+func ProtocolErrors() []string {
+	codes := make([]string, 0, len(protocolErrors))
+	for c := range protocolErrors {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	return codes
+}
+
 // ProtocolError returns the reason for an RFC error code; a code outside
-// the known set becomes "other", so the set of reasons stays closed.
+// the known set becomes ReasonOther.
 func ProtocolError(code string) Reason {
 	if protocolErrors[code] {
 		return Reason(code)
 	}
-	return "other"
+	return ReasonOther
 }

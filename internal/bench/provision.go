@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
@@ -138,7 +139,7 @@ func (p *provisioner) create(ctx context.Context, n int, keep func(i int) bool, 
 // own (--target). What remains is collected by the janitor after a day.
 func (p *provisioner) cleanup(ctx context.Context) error {
 	t := p.now()
-	if _, err := p.st.RevokeFamilies(ctx, store.FamilyFilter{ClientID: p.clientID}, "rotor_bench_done", t); err != nil {
+	if _, err := p.st.RevokeFamilies(ctx, store.FamilyFilter{ClientID: p.clientID}, string(audit.ReasonAdmin), t); err != nil {
 		return fmt.Errorf("bench: revoke families: %w", err)
 	}
 	if err := p.st.DeleteClient(ctx, p.clientID); err != nil {
