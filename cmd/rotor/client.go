@@ -22,7 +22,7 @@ func (a *app) clientCmd() *cobra.Command {
 		Short: "Register and manage OAuth clients",
 	}
 	c.AddCommand(a.clientCreateCmd(), a.clientListCmd(), a.clientGetCmd(), a.clientDeleteCmd(),
-		a.clientSetDisabledCmd(true), a.clientSetDisabledCmd(false))
+		a.clientUpdateCmd(), a.clientSetDisabledCmd(true), a.clientSetDisabledCmd(false))
 	return c
 }
 
@@ -452,5 +452,83 @@ func (a *app) clientSetDisabledCmd(disable bool) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&id, "id", "", "client id (required)")
+	return cmd
+}
+
+// clientUpdateCmd is `client update`: change the settings named on the
+// command line, under the rules of client create.
+func (a *app) clientUpdateCmd() *cobra.Command {
+	var (
+		id, scopes  string
+		introspect  bool
+		requireDPoP bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update --id ID [--introspect=true|false] [--require-dpop=true|false] [--scopes \"a b\"]",
+		Short: "Change a client's settings",
+		Long: `Change the settings named on the command line and keep the others. A
+resource server that introspects access tokens it is not named in the
+audience of needs --introspect: introspection answers "active" only to
+such a client or to one in the token's audience.`,
+		Example: "  rotor client update --id api --introspect\n  rotor client update --id web --scopes \"read write\"",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required(cmd, "id"); err != nil {
+				return err
+			}
+			var changed []string
+			for _, f := range []string{"introspect", "require-dpop", "scopes"} {
+				if cmd.Flags().Changed(f) {
+					changed = append(changed, f)
+				}
+			}
+			if len(changed) == 0 {
+				return usagef("name at least one setting to change: --introspect, --require-dpop or --scopes")
+			}
+			var sc []string
+			if cmd.Flags().Changed("scopes") {
+				var err error
+				if sc, err = oauth.ParseScope(scopes); err != nil {
+					return usagef("--scopes %q: scopes are words of visible ASCII characters, without quotes or backslashes", scopes)
+				}
+			}
+			e, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			cs, err := a.clients(e)
+			if err != nil {
+				return err
+			}
+			c, err := cs.Update(cmd.Context(), id, strings.Join(changed, ","), func(c *store.Client) error {
+				if cmd.Flags().Changed("introspect") {
+					c.Introspect = introspect
+				}
+				if cmd.Flags().Changed("require-dpop") {
+					c.RequireDPoP = requireDPoP
+				}
+				if cmd.Flags().Changed("scopes") {
+					c.Scopes = sc
+				}
+				return nil
+			}, cliMeta)
+			switch {
+			case errors.Is(err, clients.ErrNotFound):
+				return fmt.Errorf("no client with id %q", id)
+			case err != nil:
+				return clientUsage(err)
+			}
+			a.wrote(e)
+			fmt.Fprintf(a.stdout, "Updated client %q: %s (introspect %t, require DPoP %t, scopes %s).\n",
+				id, strings.Join(changed, ", "), c.Introspect, c.RequireDPoP, orDash(oauth.JoinScope(c.Scopes)))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&id, "id", "", "client id (required)")
+	f.BoolVar(&introspect, "introspect", false, "a resource server: may introspect any access token")
+	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449)")
+	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
 	return cmd
 }

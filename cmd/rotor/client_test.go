@@ -175,3 +175,29 @@ func TestClientCreatePrivateKeyJWT(t *testing.T) {
 		t.Fatal("a refused client was stored")
 	}
 }
+
+// TestClientUpdate: client update changes what it names, under the rules
+// of create, records who did it, and keeps the rest.
+func TestClientUpdate(t *testing.T) {
+	h := newHarness(t)
+	h.ok("client", "create", "--id", "api", "--generate-secret", "--grant-types", "client_credentials", "--scopes", "read")
+	if out := h.ok("client", "update", "--id", "api", "--introspect"); !strings.Contains(out, "introspect true") {
+		t.Fatalf("update said %q", out)
+	}
+	var v clientView
+	if err := json.Unmarshal([]byte(h.ok("client", "get", "--id", "api", "--json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Introspect || strings.Join(v.Scopes, " ") != "read" || v.SecretKind != "generated" {
+		t.Fatalf("after update %+v", v)
+	}
+	if r := h.run("", "client", "update", "--id", "api", "--scopes", "read,write"); r.code != 2 || !strings.Contains(r.stderr, "separated by spaces") {
+		t.Fatalf("a bad scope: exit %d %s", r.code, r.stderr)
+	}
+	if r := h.run("", "client", "update", "--id", "nope", "--introspect"); r.code != 1 || !strings.Contains(r.stderr, `no client with id "nope"`) {
+		t.Fatalf("unknown client: exit %d %s", r.code, r.stderr)
+	}
+	if r := h.run("", "client", "update", "--id", "api"); r.code != 2 {
+		t.Fatalf("nothing to change: exit %d", r.code)
+	}
+}
