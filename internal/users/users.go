@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -126,6 +127,10 @@ var (
 	// the username limit.
 	knownFor  = ratelimit.Limit{Burst: 1, Every: 30 * 24 * time.Hour}
 	warnEvery = ratelimit.Limit{Burst: 1, Every: time.Minute}
+	// KnownLimit is the failure budget of a known (username, address)
+	// pair, in place of the username's: a guesser behind the owner's
+	// shared address does not get the address limit alone.
+	KnownLimit = ratelimit.Limit{Burst: 10, Every: time.Minute}
 )
 
 // Option adjusts a Service.
@@ -321,15 +326,20 @@ func (s *Service) Authenticate(ctx context.Context, username, password, ip strin
 	if err != nil {
 		name = username
 	}
-	ipKey, nameKey, pair := "ip:"+ip, "user:"+name, s.pairKey(name, ip)
+	source := Source(ip)
+	ipKey, nameKey, pair := "ip:"+source, "user:"+s.keyed(name), s.keyed(name, source)
 	if ok, retry := s.limit.Take(ipKey, AddressLimit); !ok {
 		return nil, audit.ReasonThrottled, &Throttled{RetryAfter: retry}
 	}
 	known := s.known.Empty(pair, knownFor)
-	if !known {
-		if ok, retry := s.limit.Take(nameKey, UsernameLimit); !ok {
+	nameLimit := UsernameLimit
+	if known {
+		nameKey, nameLimit = "known:"+pair, KnownLimit
+	}
+	{
+		if ok, retry := s.limit.Take(nameKey, nameLimit); !ok {
 			s.limit.Give(ipKey, AddressLimit)
-			if ok, _ := s.limit.Take("warn:"+name, warnEvery); ok {
+			if ok, _ := s.limit.Take("warn:"+s.keyed(name), warnEvery); ok {
 				s.log.WarnContext(ctx, "username under attack: failed sign-ins past the limit; refusing them before the password is checked",
 					"username", name, "ip", ip, "retry_after", retry.Round(time.Second))
 			}
@@ -346,13 +356,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password, ip strin
 	if pw, err := precis.OpaqueString.String(password); err == nil {
 		password = pw
 	}
-	ok, err := s.pw.Verify(ctx, ip, u.PasswordPHC, password)
+	ok, err := s.pw.Verify(ctx, source, u.PasswordPHC, password)
 	if err != nil || (ok && u.ID != "") {
 		// Not a failure of the caller's: the attempt is given back.
 		s.limit.Give(ipKey, AddressLimit)
-		if !known {
-			s.limit.Give(nameKey, UsernameLimit)
-		}
+		s.limit.Give(nameKey, nameLimit)
 	}
 	switch {
 	case err != nil:
@@ -368,12 +376,32 @@ func (s *Service) Authenticate(ctx context.Context, username, password, ip strin
 	return u, "", nil
 }
 
-// pairKey is the keyed hash of a (username, address) pair, so memory
-// holds no list of who signs in from where.
-func (s *Service) pairKey(name, ip string) string {
+// keyed is a keyed hash of its parts, for the limiter's keys: fixed in
+// size whatever a caller sends, and no list of who signs in from where
+// in memory.
+func (s *Service) keyed(parts ...string) string {
 	m := hmac.New(sha256.New, s.mac)
-	m.Write([]byte(name))
-	m.Write([]byte{0})
-	m.Write([]byte(ip))
-	return string(m.Sum(nil))
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return string(m.Sum(nil)[:16])
+}
+
+// Source is the address a limit counts: the IPv4 address, or the /64 of
+// an IPv6 one (a host commonly holds a whole /64), or the text as given.
+func Source(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

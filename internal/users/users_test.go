@@ -275,4 +275,34 @@ func TestFailedSignInsAreLimitedBeforeTheHash(t *testing.T) {
 	if _, _, err := us.Authenticate(ctx, "bob", "guess", "192.0.2.66"); !errors.As(err, &th) {
 		t.Fatalf("a spraying address: %v, want throttled", err)
 	}
+	// The known device's address has a budget of its own, not none: a
+	// guesser behind the same shared address is limited there too.
+	for i := range users.KnownLimit.Burst {
+		if _, reason, err := us.Authenticate(ctx, "alice", "guess", "198.51.100.7"); reason != audit.ReasonWrongPassword || err != nil {
+			t.Fatalf("guess %d from the known address: %q %v", i, reason, err)
+		}
+	}
+	if _, _, err := us.Authenticate(ctx, "alice", "correct horse", "198.51.100.7"); !errors.As(err, &th) {
+		t.Fatalf("the known address past its own budget: %v, want throttled", err)
+	}
+	// One IPv6 host is one source: its whole /64.
+	for i := range users.AddressLimit.Burst {
+		us.Authenticate(ctx, fmt.Sprint("v6-", i), "guess", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	if _, _, err := us.Authenticate(ctx, "bob", "guess", "2001:db8:1:2:ffff::1"); !errors.As(err, &th) {
+		t.Fatalf("another address of the same /64: %v, want throttled", err)
+	}
+}
+
+// TestSource: a limit counts an IPv4 address, or the /64 of an IPv6 one.
+func TestSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1": "192.0.2.1", "::ffff:192.0.2.1": "192.0.2.1",
+		"2001:db8::1": "2001:db8::/64", "2001:db8::ffff:1": "2001:db8::/64", "2001:db8:0:1::1": "2001:db8:0:1::/64",
+		"not an address": "not an address",
+	} {
+		if got := users.Source(in); got != want {
+			t.Errorf("Source(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
