@@ -18,14 +18,17 @@ type Recorder interface {
 }
 
 // Aggregator is the [Recorder] of refusals: within a window, the first
-// refusal of a kind (type and reason) from one source (address and
-// client id) is written at once, and the others are counted and written
-// as one event with that count when the window ends. At most MaxKeys
-// sources are told apart per window; past that, refusals are counted by
-// type and reason alone. So whatever a caller sends, refusals cost at
-// most about 2 × MaxKeys rows per window, and nothing is lost but the
-// detail of repeats. It is safe for concurrent use; [Aggregator.Run]
-// writes the counts, and [Aggregator.Flush] writes them at once.
+// refusal of a kind (type and reason) from one source (address, client id
+// and subject) is written at once, and the others are counted and written
+// as one event with that count when the window ends. One address is told
+// apart into at most PerAddress sources per window (the client ids and
+// names it sends are the caller's choice), and all addresses into at most
+// MaxKeys; past those, refusals are counted by address, then by kind
+// alone. So whatever callers send, refusals cost at most about
+// 2 × MaxKeys rows per window, and nothing is lost but the detail of
+// repeats (a counted event keeps its source, not the family or token of
+// each repeat). It is safe for concurrent use; [Aggregator.Run] writes
+// the counts, and [Aggregator.Flush] writes them at once.
 type Aggregator struct {
 	st      store.Queries
 	window  time.Duration
@@ -35,6 +38,7 @@ type Aggregator struct {
 
 	mu       sync.Mutex
 	sources  map[sourceKey]*counted
+	perIP    map[string]int // sources told apart per address this window
 	overflow map[sourceKey]*counted
 }
 
@@ -42,9 +46,11 @@ type Aggregator struct {
 const (
 	DefaultWindow  = 10 * time.Second
 	DefaultMaxKeys = 1000
+	// PerAddress bounds the sources one address is told apart into.
+	PerAddress = 8
 )
 
-type sourceKey struct{ typ, reason, client, ip string }
+type sourceKey struct{ typ, reason, client, ip, subject string }
 
 type counted struct {
 	first store.Event
@@ -64,25 +70,28 @@ func NewAggregator(st store.Queries, window time.Duration, maxKeys int, now func
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Aggregator{st: st, window: window, maxKeys: maxKeys, now: now, log: log,
-		sources: map[sourceKey]*counted{}, overflow: map[sourceKey]*counted{}}
+		sources: map[sourceKey]*counted{}, perIP: map[string]int{}, overflow: map[sourceKey]*counted{}}
 }
 
 // Record writes ev, or counts it if one like it from the same source was
 // written in this window.
 func (a *Aggregator) Record(ctx context.Context, ev *store.Event) {
-	k := sourceKey{ev.Type, ev.Reason, ev.ClientID, ev.IP}
+	k := sourceKey{ev.Type, ev.Reason, ev.ClientID, ev.IP, ev.Subject}
 	a.mu.Lock()
 	if c, ok := a.sources[k]; ok {
 		c.extra++
 		a.mu.Unlock()
 		return
 	}
-	if len(a.sources) >= a.maxKeys {
-		ok := sourceKey{typ: ev.Type, reason: ev.Reason}
+	if len(a.sources) >= a.maxKeys || a.perIP[ev.IP] >= PerAddress {
+		// By address while the address can be told apart, else by kind.
+		ok, detail := sourceKey{typ: ev.Type, reason: ev.Reason, ip: ev.IP}, "aggregated: more client ids or names failed from this address in this window than are told apart"
+		if len(a.sources) >= a.maxKeys && a.overflow[ok] == nil {
+			ok, detail = sourceKey{typ: ev.Type, reason: ev.Reason}, "aggregated: more sources failed in this window than are told apart"
+		}
 		c, seen := a.overflow[ok]
 		if !seen {
-			c = &counted{first: store.Event{Type: ev.Type, Reason: ev.Reason,
-				Detail: "aggregated: more sources failed in this window than are told apart"}}
+			c = &counted{first: store.Event{Type: ev.Type, Reason: ev.Reason, IP: ok.ip, Detail: detail}}
 			a.overflow[ok] = c
 		}
 		c.extra++
@@ -90,6 +99,7 @@ func (a *Aggregator) Record(ctx context.Context, ev *store.Event) {
 		return
 	}
 	a.sources[k] = &counted{first: *ev}
+	a.perIP[ev.IP]++
 	a.mu.Unlock()
 	if err := a.st.AppendEvents(ctx, ev); err != nil {
 		a.log.ErrorContext(ctx, "audit: cannot record a refusal", "type", ev.Type, "reason", ev.Reason, "err", err)
@@ -101,16 +111,18 @@ func (a *Aggregator) Record(ctx context.Context, ev *store.Event) {
 func (a *Aggregator) Flush(ctx context.Context) error {
 	a.mu.Lock()
 	sources, overflow := a.sources, a.overflow
-	a.sources, a.overflow = map[sourceKey]*counted{}, map[sourceKey]*counted{}
+	a.sources, a.perIP, a.overflow = map[sourceKey]*counted{}, map[string]int{}, map[sourceKey]*counted{}
 	a.mu.Unlock()
 	now := a.now()
 	var events []*store.Event
 	for _, c := range sources {
 		if c.extra > 0 {
-			ev := c.first
-			ev.ID, ev.Time, ev.Count = 0, now, c.extra
-			ev.Detail = "aggregated: repeats within the window of the refusal recorded first"
-			events = append(events, &ev)
+			// The source, not the particulars of the first refusal: the
+			// repeats may name other families or tokens.
+			f := c.first
+			events = append(events, &store.Event{Time: now, Type: f.Type, Reason: f.Reason, ClientID: f.ClientID,
+				Subject: f.Subject, IP: f.IP, Actor: f.Actor, Count: c.extra,
+				Detail: "aggregated: repeats within the window of the refusal recorded first"})
 		}
 	}
 	for _, c := range overflow {
