@@ -89,8 +89,8 @@ func (s *Service) Validate(c *store.Client) error {
 		case g == "":
 		case !slices.Contains(s.opts.GrantTypes, g):
 			add("unknown grant type %q: Rotor supports %s", g, strings.Join(s.opts.GrantTypes, ", "))
-		case c.Public && g == oauth.GrantClientCredentials:
-			add("a public client cannot use client_credentials: it has no secret to prove who it is")
+		case c.Public && !PublicMayUse(g):
+			add("%s", ErrPublicClientCredentials)
 		case !slices.Contains(grants, g):
 			grants = append(grants, g)
 		}
@@ -164,6 +164,15 @@ func (s *Service) Validate(c *store.Client) error {
 	}
 	return nil
 }
+
+// ErrPublicClientCredentials is why a public client may not use
+// client_credentials: the grant's only proof is the client's own.
+var ErrPublicClientCredentials = errors.New("a public client cannot use client_credentials: it has no secret to prove who it is")
+
+// PublicMayUse reports whether a public client may use the grant type:
+// every one but client_credentials (RFC 6749 §4.4), whose only proof is
+// the client's own authentication.
+func PublicMayUse(grant string) bool { return grant != oauth.GrantClientCredentials }
 
 // CheckID checks a client id: 1 to MaxIDLen visible ASCII characters.
 func CheckID(id string) error {

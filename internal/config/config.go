@@ -444,15 +444,13 @@ func (c *Config) Validate() error {
 		add("db: %v", err)
 	}
 
-	p = append(p, c.Family().Lifetimes().Problems(func(key string) string { return key })...)
+	p = append(p, c.Family().Problems()...)
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
 			add("%s must be longer than zero, got %s", name, FormatDuration(d))
 		}
 	}
-	if c.MaxFamilies < 1 {
-		add("max_families must be at least 1, got %d", c.MaxFamilies)
-	}
+
 
 	if !slices.Contains(Algorithms, c.KeyAlgorithm) {
 		add("key_algorithm %q is not one Rotor offers: use %s", c.KeyAlgorithm, strings.Join(Algorithms, ", "))

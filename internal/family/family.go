@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
@@ -46,24 +47,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports a configuration the service cannot run with. It does
+// Validate reports a configuration the service cannot run with, by the
+// same rules as every setting of lifetimes ([Lifetimes.Problems]). It does
 // not fill in defaults: a zero setting is an error, never a silent switch
 // to other values.
 func (c Config) Validate() error {
-	var errs []error
-	if c.AccessTokenTTL <= 0 || c.AccessTokenTTL > MaxAccessTokenTTL {
-		errs = append(errs, fmt.Errorf("access-token lifetime %s is not in (0, %s]", c.AccessTokenTTL, MaxAccessTokenTTL))
+	if p := c.Problems(); len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
 	}
-	if c.RefreshIdleTTL <= 0 || c.RefreshAbsoluteTTL <= 0 {
-		errs = append(errs, errors.New("refresh-token lifetimes must be longer than zero"))
-	}
-	if c.ReuseGrace < 0 {
-		errs = append(errs, errors.New("the reuse grace period must not be negative"))
-	}
+	return nil
+}
+
+// Problems returns, in words and by configuration key, every rule the
+// settings break.
+func (c Config) Problems() []string {
+	p := c.Lifetimes().Problems(func(key string) string { return key })
 	if c.MaxFamilies < 1 {
-		errs = append(errs, errors.New("the cap on families per user and client must be at least 1"))
+		p = append(p, fmt.Sprintf("max_families must be at least 1, got %d", c.MaxFamilies))
 	}
-	return errors.Join(errs...)
+	return p
 }
 
 // Service creates, rotates, inspects and revokes families. It is safe for

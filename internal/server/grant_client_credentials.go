@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -25,8 +26,9 @@ type clientCredentialsGrant struct {
 }
 
 func (g clientCredentialsGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenResponse, error) {
-	if req.client.Public {
-		return nil, oauth.UnauthorizedClient("public clients may not use client_credentials")
+	if req.client.Public && !clients.PublicMayUse(oauth.GrantClientCredentials) {
+		// A row registered before the rule, or written by hand.
+		return nil, oauth.UnauthorizedClient(clients.ErrPublicClientCredentials.Error())
 	}
 	scopes, err := requestedScopes(req.form, req.client.Scopes)
 	if err != nil {
