@@ -451,7 +451,6 @@ func (c *Config) Validate() error {
 		}
 	}
 
-
 	if !slices.Contains(Algorithms, c.KeyAlgorithm) {
 		add("key_algorithm %q is not one Rotor offers: use %s", c.KeyAlgorithm, strings.Join(Algorithms, ", "))
 	}
