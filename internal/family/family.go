@@ -153,18 +153,15 @@ type CreateParams struct {
 // Create creates a family and its first refresh token in a transaction of
 // its own; see [Service.CreateIn].
 func (s *Service) Create(ctx context.Context, p CreateParams) (*Grant, error) {
-	var (
-		g       *Grant
-		refusal *Error
-	)
-	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
-		g, refusal, err = s.CreateIn(ctx, tx, p)
+	g, err := store.Do(ctx, s.st, func(tx store.Tx) (*Grant, error) {
+		g, refusal, err := s.CreateIn(ctx, tx, p)
 		if refusal != nil {
-			return refusal // nothing of this transaction is kept
+			return nil, refusal // nothing of this transaction is kept
 		}
-		return err
+		return g, err
 	})
-	if refusal != nil {
+	var refusal *Error
+	if errors.As(err, &refusal) {
 		return nil, refusal
 	}
 	if err != nil {
@@ -281,14 +278,15 @@ type RefreshParams struct {
 // records the refusals that changed nothing (refresh_failed) once the
 // transaction is over. Every refusal is an *[Error].
 func (s *Service) Refresh(ctx context.Context, p RefreshParams) (*Grant, error) {
-	var (
+	type outcome struct {
 		g       *Grant
 		refusal *Error
-	)
-	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
-		g, refusal, err = s.RefreshIn(ctx, tx, p)
-		return err
+	}
+	out, err := store.Do(ctx, s.st, func(tx store.Tx) (outcome, error) {
+		g, refusal, err := s.RefreshIn(ctx, tx, p)
+		return outcome{g, refusal}, err
 	})
+	g, refusal := out.g, out.refusal
 	if errors.Is(err, store.ErrCommitUnknown) && refusal == nil && g != nil {
 		// The database stopped answering while the COMMIT was in flight.
 		// Answering 503 for a rotation that did commit would turn the

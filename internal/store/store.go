@@ -65,6 +65,20 @@ type Store interface {
 	Close() error
 }
 
+// Do runs fn in a transaction of st, as [Store.Tx] does, and returns the
+// value of its last run: the one that committed (or failed), since a
+// backend may run fn more than once. No caller keeps results of an
+// earlier, rolled-back run in variables of its own.
+func Do[T any](ctx context.Context, st Store, fn func(tx Tx) (T, error)) (T, error) {
+	var v T
+	err := st.Tx(ctx, func(tx Tx) error {
+		var err error
+		v, err = fn(tx)
+		return err
+	})
+	return v, err
+}
+
 // Tx is a transaction in progress: the same queries, applied atomically.
 // A Tx must not be used after the function it was passed to returns.
 type Tx interface {
