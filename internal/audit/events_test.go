@@ -23,10 +23,7 @@ func TestTheSetIsClosedAndDocumented(t *testing.T) {
 		t.Fatal("docs/design.md has no section on audit events")
 	}
 	section := string(doc[i:])
-	var names []string
-	for _, typ := range audit.Types() {
-		names = append(names, typ)
-	}
+	names := append([]string(nil), audit.Types()...)
 	for _, r := range audit.Reasons() {
 		names = append(names, string(r))
 	}
