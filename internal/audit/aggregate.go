@@ -40,6 +40,10 @@ type Aggregator struct {
 	sources  map[sourceKey]*counted
 	perIP    map[string]int // sources told apart per address this window
 	overflow map[sourceKey]*counted
+	// carry holds the counted events a failed flush could not write, for
+	// the next flush: a database that is down for a while loses no count
+	// (up to a bound, past which the oldest are dropped, with a log).
+	carry []*store.Event
 }
 
 // Defaults of an Aggregator.
@@ -130,11 +134,22 @@ func (a *Aggregator) Flush(ctx context.Context) error {
 		ev.Time, ev.Count = now, c.extra
 		events = append(events, &ev)
 	}
+	a.mu.Lock()
+	events = append(a.carry, events...)
+	a.carry = nil
+	a.mu.Unlock()
 	if len(events) == 0 {
 		return nil
 	}
 	if err := a.st.AppendEvents(ctx, events...); err != nil {
-		a.log.ErrorContext(ctx, "audit: cannot record counted refusals", "events", len(events), "err", err)
+		a.log.ErrorContext(ctx, "audit: cannot record counted refusals; kept for the next window", "events", len(events), "err", err)
+		a.mu.Lock()
+		if limit := 4 * a.maxKeys; len(events) > limit {
+			a.log.ErrorContext(ctx, "audit: counted refusals lost while the database is unavailable", "events", len(events)-limit)
+			events = events[len(events)-limit:]
+		}
+		a.carry = append(events, a.carry...)
+		a.mu.Unlock()
 		return err
 	}
 	return nil
@@ -152,7 +167,10 @@ func (a *Aggregator) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
-			_ = a.Flush(ctx)
+			// A stalled database holds up this worker only for a window.
+			fctx, cancel := context.WithTimeout(ctx, a.window)
+			_ = a.Flush(fctx)
+			cancel()
 		}
 	}
 }

@@ -93,3 +93,42 @@ func TestAggregatorRunFlushesEachWindowAndOnStop(t *testing.T) {
 		}
 	})
 }
+
+// failing is a store whose AppendEvents fails while down is set: a
+// database that is unavailable.
+type failing struct {
+	store.Store
+	down bool
+}
+
+func (f *failing) AppendEvents(ctx context.Context, evs ...*store.Event) error {
+	if f.down {
+		return store.ErrUnavailable
+	}
+	return f.Store.AppendEvents(ctx, evs...)
+}
+
+// TestAggregatorKeepsCountsThroughAnOutage: counted refusals that a flush
+// cannot write while the database is down are written by the next flush.
+func TestAggregatorKeepsCountsThroughAnOutage(t *testing.T) {
+	st := testdb.SQLite(t)
+	ctx := context.Background()
+	f := &failing{Store: st}
+	agg := audit.NewAggregator(f, time.Hour, 0, time.Now, nil)
+	m := audit.Meta{IP: "192.0.2.1"}
+	for range 5 {
+		agg.Record(ctx, audit.NewClientAuthFailed(m, "web", audit.ReasonWrongSecret))
+	}
+	f.down = true
+	agg.Record(ctx, audit.NewClientAuthFailed(m, "web", audit.ReasonWrongSecret))
+	if err := agg.Flush(ctx); err == nil {
+		t.Fatal("a flush to a database that is down succeeded")
+	}
+	f.down = false
+	if err := agg.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, count := total(t, st); count["client_auth_failed/wrong_secret"] != 6 {
+		t.Fatalf("counts %v after the outage, want 6", count)
+	}
+}
