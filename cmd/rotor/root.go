@@ -114,6 +114,8 @@ created beside it.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	// rotor --version, as well as rotor version.
+	root.Version = readVersion(debug.ReadBuildInfo()).Version
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetIn(a.stdin)
