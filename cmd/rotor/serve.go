@@ -143,20 +143,22 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 	}
 	refusals := audit.NewAggregator(st, 0, 0, a.now, log)
 	fams := family.New(st, sk, cfg.Family(), a.now, log, family.WithRefusals(refusals))
+	proxies, _ := cfg.TrustedPrefixes() // validated with the configuration
 	passwords := secret.NewVerifier(0)
 	h, err := server.New(server.Options{
-		Issuer:    issuer,
-		Store:     st,
-		Secrets:   sk,
-		Signer:    km,
-		Families:  fams,
-		Users:     users.New(st, fams, passwords, a.now, users.WithLog(log)),
-		Passwords: passwords,
-		Now:       a.now,
-		Log:       log,
-		DPoPNonce: cfg.DPoPNonce,
-		DBTimeout: cfg.DBTimeout,
-		Refusals:  refusals,
+		Issuer:         issuer,
+		Store:          st,
+		Secrets:        sk,
+		Signer:         km,
+		Families:       fams,
+		Users:          users.New(st, fams, passwords, a.now, users.WithLog(log)),
+		Passwords:      passwords,
+		Now:            a.now,
+		Log:            log,
+		DPoPNonce:      cfg.DPoPNonce,
+		DBTimeout:      cfg.DBTimeout,
+		Refusals:       refusals,
+		TrustedProxies: proxies,
 	})
 	if err != nil {
 		ln.Close()

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -58,6 +59,8 @@ type Config struct {
 	InsecureHTTP bool   `yaml:"insecure_http" help:"allow an http:// issuer on a non-loopback host (tokens then cross the network in clear)"`
 	TLSCert      string `yaml:"tls_cert" help:"TLS certificate file (PEM); serve HTTPS, reloaded when it changes"`
 	TLSKey       string `yaml:"tls_key" help:"TLS private key file (PEM)"`
+
+	TrustedProxies string `yaml:"trusted_proxies" help:"comma-separated CIDRs of the proxies whose X-Forwarded-For names the client (for the audit trail and the sign-in limits)"`
 
 	// IssuerDerived is true when no source set the issuer and it was
 	// derived from Addr; serve then derives it again from the address it
@@ -472,6 +475,9 @@ func (c *Config) Validate() error {
 	if !slices.Contains([]string{"text", "json"}, strings.ToLower(c.LogFormat)) {
 		add("log_format %q is not text or json", c.LogFormat)
 	}
+	if _, err := c.TrustedPrefixes(); err != nil {
+		add("trusted_proxies: %v", err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("tls_cert and tls_key go together: set both or neither")
 	}
@@ -503,6 +509,28 @@ func (c *Config) checkIssuer() []string {
 		p = append(p, fmt.Sprintf("issuer %q must not have a path: Rotor serves its endpoints and metadata at the root of its host", c.Issuer))
 	}
 	return p
+}
+
+// TrustedPrefixes parses trusted_proxies: CIDRs or single addresses,
+// separated by commas.
+func (c *Config) TrustedPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(c.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR such as 10.0.0.0/8", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // InsecureIssuer reports whether the issuer is plain http on a host that is

@@ -27,13 +27,13 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var err error
 	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
-		err = s.families.RevokeToken(ctx, c, tok, meta(r))
+		err = s.families.RevokeToken(ctx, c, tok, s.meta(r))
 		var fe *family.Error
 		if errors.As(err, &fe) {
 			err = nil // unknown, malformed or another client's: nothing to revoke
 		}
 	} else {
-		err = s.revokeAccess(ctx, c, tok, meta(r))
+		err = s.revokeAccess(ctx, c, tok, s.meta(r))
 	}
 	if err != nil {
 		s.writeErr(w, r, err)

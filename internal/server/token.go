@@ -65,7 +65,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	req := &tokenRequest{form: f, client: c, meta: meta(r)}
+	req := &tokenRequest{form: f, client: c, meta: s.meta(r)}
 	if err := s.grantRequest(r.Context(), g, gt, req, proof, w); err != nil {
 		s.auditRefusal(r.Context(), req, gt, err)
 		s.writeErr(w, r, err)
