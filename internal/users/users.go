@@ -336,15 +336,13 @@ func (s *Service) Authenticate(ctx context.Context, username, password, ip strin
 	if known {
 		nameKey, nameLimit = "known:"+pair, KnownLimit
 	}
-	{
-		if ok, retry := s.limit.Take(nameKey, nameLimit); !ok {
-			s.limit.Give(ipKey, AddressLimit)
-			if ok, _ := s.limit.Take("warn:"+s.keyed(name), warnEvery); ok {
-				s.log.WarnContext(ctx, "username under attack: failed sign-ins past the limit; refusing them before the password is checked",
-					"username", name, "ip", ip, "retry_after", retry.Round(time.Second))
-			}
-			return nil, audit.ReasonThrottled, &Throttled{RetryAfter: retry}
+	if ok, retry := s.limit.Take(nameKey, nameLimit); !ok {
+		s.limit.Give(ipKey, AddressLimit)
+		if ok, _ := s.limit.Take("warn:"+s.keyed(name), warnEvery); ok {
+			s.log.WarnContext(ctx, "username under attack: failed sign-ins past the limit; refusing them before the password is checked",
+				"username", name, "ip", ip, "retry_after", retry.Round(time.Second))
 		}
+		return nil, audit.ReasonThrottled, &Throttled{RetryAfter: retry}
 	}
 	u, err := s.Lookup(ctx, username)
 	switch {
