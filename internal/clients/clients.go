@@ -261,9 +261,6 @@ func (s *Service) Get(ctx context.Context, id string) (*store.Client, error) {
 	return c, err
 }
 
-// List returns every client, ordered by id.
-func (s *Service) List(ctx context.Context) ([]store.Client, error) { return s.st.ListClients(ctx) }
-
 // Update applies edit to the client id, validates the result and stores
 // it, recorded as client_updated with what (the names of the settings
 // changed, never a secret).

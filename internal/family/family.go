@@ -109,9 +109,6 @@ func New(st store.Store, keys *secret.Keys, cfg Config, now func() time.Time, lo
 	return s
 }
 
-// Config returns the settings the service runs with.
-func (s *Service) Config() Config { return s.cfg }
-
 // Grant is the outcome of creating or refreshing a family.
 type Grant struct {
 	Family store.Family
@@ -123,9 +120,6 @@ type Grant struct {
 	Scopes []string
 	// Retry is true when a grace retry answered with an existing successor.
 	Retry bool
-	// At is the time of the rotation (or creation) as read inside the
-	// transaction, after the row was locked.
-	At time.Time
 }
 
 // RefreshExpiresIn is the refresh token's remaining lifetime at now.
@@ -256,7 +250,7 @@ func (s *Service) CreateIn(ctx context.Context, tx store.Tx, p CreateParams) (*G
 	if err := tx.AppendEvents(ctx, events...); err != nil {
 		return nil, nil, err
 	}
-	return &Grant{Family: f, RefreshToken: tok, Scopes: p.Scopes, At: now}, nil, nil
+	return &Grant{Family: f, RefreshToken: tok, Scopes: p.Scopes}, nil, nil
 }
 
 // RefreshParams describe a refresh request.
@@ -511,7 +505,7 @@ func (s *Service) rotate(ctx context.Context, tx store.Tx, f *store.Family, p Re
 		audit.NewAccessTokenIssued(m, issued(f, p.AccessTokenID, grantRefresh))); err != nil {
 		return nil, err
 	}
-	return &Grant{Family: *f, RefreshToken: tok, Scopes: scopes, At: now}, nil
+	return &Grant{Family: *f, RefreshToken: tok, Scopes: scopes}, nil
 }
 
 func (s *Service) graceRetry(ctx context.Context, tx store.Tx, f *store.Family, p RefreshParams, m audit.Meta, tid string, scopes []string) (*Grant, error) {
@@ -524,7 +518,7 @@ func (s *Service) graceRetry(ctx context.Context, tx store.Tx, f *store.Family, 
 		audit.NewAccessTokenIssued(m, issued(f, p.AccessTokenID, grantRefresh))); err != nil {
 		return nil, err
 	}
-	return &Grant{Family: *f, RefreshToken: string(tok), Scopes: scopes, Retry: true, At: m.Time}, nil
+	return &Grant{Family: *f, RefreshToken: string(tok), Scopes: scopes, Retry: true}, nil
 }
 
 // revokeStolen revokes a family whose token someone else holds: a replay of

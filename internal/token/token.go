@@ -72,12 +72,6 @@ func NewIssuer(iss string, signer Signer, now func() time.Time) *Issuer {
 	return &Issuer{url: iss, signer: signer, now: now}
 }
 
-// URL is the issuer URL.
-func (i *Issuer) URL() string { return i.url }
-
-// Signer is the signer the issuer signs with.
-func (i *Issuer) Signer() Signer { return i.signer }
-
 // Issue signs an access token issued now and returns it with its claims.
 func (i *Issuer) Issue(ctx context.Context, a Access) (string, *Claims, error) {
 	now := i.now()

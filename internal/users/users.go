@@ -226,9 +226,6 @@ func lookup(ctx context.Context, q store.Queries, username string) (*store.User,
 	return u, err
 }
 
-// List returns every user, ordered by username.
-func (s *Service) List(ctx context.Context) ([]store.User, error) { return s.st.ListUsers(ctx) }
-
 // SetPassword gives the user id a new password and signs them out
 // everywhere: tokens_valid_after moves to now and every live family is
 // revoked (its access tokens deny-listed), all in one transaction.
