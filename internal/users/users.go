@@ -252,30 +252,14 @@ func (s *Service) Disable(ctx context.Context, id string, m audit.Meta) (*store.
 // Enable lets a disabled user sign in again. The row is read under its
 // lock inside the transaction, so it cannot undo a concurrent change.
 func (s *Service) Enable(ctx context.Context, id string, m audit.Meta) (*store.User, error) {
-	var u *store.User
-	err := s.st.Tx(ctx, func(tx store.Tx) (err error) {
-		if u, err = tx.LockUser(ctx, id); err != nil {
-			return err
-		}
-		now := s.now().UTC()
-		u.Disabled, u.UpdatedAt = false, now
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		return tx.AppendEvents(ctx, audit.NewUserEnabled(m.At(now), u))
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("users: enable: %w", err)
-	}
-	return u, nil
+	u, _, err := s.change(ctx, id, m, func(u *store.User, _ time.Time) { u.Disabled = false }, "",
+		func(m audit.Meta, u *store.User, _ int) *store.Event { return audit.NewUserEnabled(m, u) })
+	return u, err
 }
 
 // change applies edit to the user under its row lock, revokes every live
-// family of the user for reason and records the change, in one
-// transaction.
+// family of the user for reason (none when reason is empty) and records
+// the change, in one transaction.
 func (s *Service) change(ctx context.Context, id string, m audit.Meta, edit func(*store.User, time.Time),
 	reason audit.Reason, event func(audit.Meta, *store.User, int) *store.Event) (*store.User, []string, error) {
 	var (
@@ -292,8 +276,10 @@ func (s *Service) change(ctx context.Context, id string, m audit.Meta, edit func
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		if ids, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{Subject: id}, reason, m); err != nil {
-			return err
+		if reason != "" {
+			if ids, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{Subject: id}, reason, m); err != nil {
+				return err
+			}
 		}
 		return tx.AppendEvents(ctx, event(m.At(now), u, len(ids)))
 	})
