@@ -164,15 +164,11 @@ default to the server's settings; set them here to override for this client.`,
 				return clientUsage(err)
 			}
 
-			e, err := a.open(cmd)
+			e, cs, err := openService(a, cmd, a.clients)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			cs, err := a.clients(e)
-			if err != nil {
-				return err
-			}
 			minted, err := cs.Create(cmd.Context(), c, clients.Secret{Generate: how == "generate-secret", Chosen: sec}, cliMeta)
 			switch {
 			case errors.Is(err, clients.ErrExists):
@@ -383,15 +379,11 @@ client for a while, use "rotor client disable".`,
 			if err := required(cmd, "id"); err != nil {
 				return err
 			}
-			e, err := a.open(cmd)
+			e, cs, err := openService(a, cmd, a.clients)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			cs, err := a.clients(e)
-			if err != nil {
-				return err
-			}
 			ids, err := cs.Delete(cmd.Context(), id, cliMeta)
 			if errors.Is(err, clients.ErrNotFound) {
 				return fmt.Errorf("no client with id %q", id)
@@ -424,15 +416,11 @@ func (a *app) clientSetDisabledCmd(disable bool) *cobra.Command {
 			if err := required(cmd, "id"); err != nil {
 				return err
 			}
-			e, err := a.open(cmd)
+			e, cs, err := openService(a, cmd, a.clients)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			cs, err := a.clients(e)
-			if err != nil {
-				return err
-			}
 			ids, err := cs.SetDisabled(cmd.Context(), id, disable, cliMeta)
 			if errors.Is(err, clients.ErrNotFound) {
 				return fmt.Errorf("no client with id %q", id)
@@ -484,15 +472,11 @@ such a client or to one in the token's audience.`,
 				return usagef("name at least one setting to change: --introspect, --require-dpop or --scopes")
 			}
 			sc := strings.Fields(scopes) // the clients package checks each
-			e, err := a.open(cmd)
+			e, cs, err := openService(a, cmd, a.clients)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			cs, err := a.clients(e)
-			if err != nil {
-				return err
-			}
 			c, err := cs.Update(cmd.Context(), id, strings.Join(changed, ","), func(c *store.Client) error {
 				if cmd.Flags().Changed("introspect") {
 					c.Introspect = introspect

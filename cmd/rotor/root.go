@@ -300,6 +300,23 @@ func clientRules() clients.Options {
 	}
 }
 
+// openService opens the store and builds a service over it (a.clients,
+// a.users): what every command that writes through one starts with. The
+// caller closes the store.
+func openService[S any](a *app, cmd *cobra.Command, build func(*deps) (S, error)) (*deps, S, error) {
+	var none S
+	e, err := a.open(cmd)
+	if err != nil {
+		return nil, none, err
+	}
+	svc, err := build(e)
+	if err != nil {
+		e.close()
+		return nil, none, err
+	}
+	return e, svc, nil
+}
+
 // users returns the user service.
 func (a *app) users(e *deps) (*users.Service, error) {
 	fams, err := a.families(e)

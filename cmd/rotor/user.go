@@ -108,15 +108,11 @@ in the process list.`,
 			if err != nil {
 				return err
 			}
-			e, err := a.open(cmd)
+			e, us, err := openService(a, cmd, a.users)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			us, err := a.users(e)
-			if err != nil {
-				return err
-			}
 			u, err := us.Create(cmd.Context(), username, pw, cliMeta)
 			switch {
 			case errors.Is(err, users.ErrExists):
@@ -154,15 +150,11 @@ device must sign in again with the new password.`,
 			if err != nil {
 				return err
 			}
-			e, err := a.open(cmd)
+			e, us, err := openService(a, cmd, a.users)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			us, err := a.users(e)
-			if err != nil {
-				return err
-			}
 			u, err := getUser(cmd, us, username)
 			if err != nil {
 				return err
@@ -201,15 +193,11 @@ func (a *app) userSetDisabledCmd(disable bool) *cobra.Command {
 			if err := required(cmd, "username"); err != nil {
 				return err
 			}
-			e, err := a.open(cmd)
+			e, us, err := openService(a, cmd, a.users)
 			if err != nil {
 				return err
 			}
 			defer e.close()
-			us, err := a.users(e)
-			if err != nil {
-				return err
-			}
 			u, err := getUser(cmd, us, username)
 			if err != nil {
 				return err
