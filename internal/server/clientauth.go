@@ -260,7 +260,8 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	if err != nil {
 		return nil, err
 	}
-	creds.Source = s.meta(r).IP
+	m := s.meta(r)
+	creds.Source = m.IP
 	started := time.Now()
 	if creds.Method == oauth.AuthPrivateKeyJWT {
 		// Built only for assertions: every other token request skips it.
@@ -269,7 +270,7 @@ func (s *Server) authenticate(r *http.Request, f oauth.Form) (*store.Client, err
 	c, err := s.auth.authenticate(r.Context(), creds)
 	var ae *authError
 	if errors.As(err, &ae) {
-		s.opts.Refusals.Record(r.Context(), audit.NewClientAuthFailed(s.meta(r).At(s.now()), creds.ClientID, ae.reason))
+		s.opts.Refusals.Record(r.Context(), audit.NewClientAuthFailed(m.At(s.now()), creds.ClientID, ae.reason))
 		s.equalise(r.Context(), started)
 		return nil, recorded{err}
 	}
