@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -230,6 +231,46 @@ func NewUserEnabled(m Meta, u *store.User) *store.Event {
 func NewUserPasswordChanged(m Meta, u *store.User, revoked int) *store.Event {
 	e := base(m, UserPasswordChanged)
 	e.Subject, e.Detail = u.ID, fmt.Sprintf("revoked_families=%d", revoked)
+	return e
+}
+
+// NewLoginFailed records a refused sign-in on the login page; subject is
+// "" when the username is unknown.
+func NewLoginFailed(m Meta, subject string, reason Reason) *store.Event {
+	e := base(m, LoginFailed)
+	e.Subject, e.Reason = subject, string(reason)
+	return e
+}
+
+// NewSessionStarted records a browser session begun by a sign-in; the
+// session's public id is in Detail.
+func NewSessionStarted(m Meta, s *store.Session) *store.Event {
+	e := base(m, SessionStarted)
+	e.Subject, e.Detail = s.Subject, "session="+s.ID
+	return e
+}
+
+// NewSessionEnded records a browser session ended and how many families
+// ended with it.
+func NewSessionEnded(m Meta, s *store.Session, reason Reason, revoked int) *store.Event {
+	e := base(m, SessionEnded)
+	e.Subject, e.Reason = s.Subject, string(reason)
+	e.Detail = fmt.Sprintf("session=%s revoked_families=%d", s.ID, revoked)
+	return e
+}
+
+// NewConsentGranted records what a user agreed a client may have.
+func NewConsentGranted(m Meta, subject, clientID string, scopes []string) *store.Event {
+	e := base(m, ConsentGranted)
+	e.Subject, e.ClientID, e.Detail = subject, clientID, "scopes="+strings.Join(scopes, " ")
+	return e
+}
+
+// NewAuthCodeReused records a second redemption of an authorization code;
+// tokenID is the code's id, never the code.
+func NewAuthCodeReused(m Meta, c *store.AuthCode, tokenID string) *store.Event {
+	e := base(m, AuthCodeReused)
+	e.ClientID, e.Subject, e.FamilyID, e.TokenID = c.ClientID, c.Subject, c.FamilyID, tokenID
 	return e
 }
 

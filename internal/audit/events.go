@@ -31,6 +31,15 @@ const (
 	UserDisabled        = "user_disabled"
 	UserEnabled         = "user_enabled"
 	UserPasswordChanged = "user_password_changed"
+
+	// LoginFailed is a refused sign-in on the login page.
+	LoginFailed    = "login_failed"
+	SessionStarted = "session_started"
+	SessionEnded   = "session_ended"
+	ConsentGranted = "consent_granted"
+	// AuthCodeReused is a second redemption of an authorization code: the
+	// family the first one created is revoked (RFC 6749 §4.1.2).
+	AuthCodeReused = "authorization_code_reused"
 )
 
 // Types returns every event type, in a stable order.
@@ -40,6 +49,7 @@ func Types() []string {
 		AccessTokenIssued, AccessTokenRevoked, PasswordGrantFailed, ClientAuthFailed, TokenRequestFailed,
 		ClientCreated, ClientUpdated, ClientDisabled, ClientEnabled, ClientDeleted,
 		UserCreated, UserDisabled, UserEnabled, UserPasswordChanged,
+		LoginFailed, SessionStarted, SessionEnded, ConsentGranted, AuthCodeReused,
 	}
 }
 
@@ -77,6 +87,10 @@ const (
 	ReasonFamilyCap          = "family_cap"
 	ReasonRevocationEndpoint = "revocation_endpoint"
 	ReasonAdmin              = "admin"
+	// ReasonLogout: the browser session it was created in ended.
+	ReasonLogout = "logout"
+	// ReasonCodeReused: its authorization code was redeemed again.
+	ReasonCodeReused = "code_reused"
 )
 
 // Reasons of password_grant_failed events.
@@ -109,7 +123,7 @@ func Reasons() []Reason {
 		ReasonExpiredAbsolute, ReasonUserDisabled, ReasonUserDeleted, ReasonTokensInvalidated,
 		ReasonInvalidScope, ReasonDPoPMismatch, ReasonDPoPMissing, ReasonClientInvalid,
 		ReasonPasswordChanged, ReasonReuseDetected, ReasonFamilyCap, ReasonRevocationEndpoint,
-		ReasonAdmin, ReasonClientDisabled,
+		ReasonAdmin, ReasonLogout, ReasonCodeReused, ReasonClientDisabled,
 		ReasonUnknownUser, ReasonWrongPassword, ReasonThrottled,
 		ReasonUnknownClient, ReasonWrongSecret, ReasonSecretRequired, ReasonPublicWithSecret,
 		ReasonWrongAuthMethod, ReasonBadAssertion, ReasonOther,

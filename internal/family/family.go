@@ -141,6 +141,12 @@ type CreateParams struct {
 	AccessTokenID string
 	// Grant is the grant type that created the family, for the audit.
 	Grant string
+	// SessionID is the browser session the grant was made in, or "";
+	// ending that session revokes the family.
+	SessionID string
+	// AuthTime is when the user authenticated for this grant (the OpenID
+	// Connect auth_time, kept for id_tokens on refresh); zero means now.
+	AuthTime time.Time
 	audit.Meta
 }
 
@@ -218,6 +224,11 @@ func (s *Service) CreateIn(ctx context.Context, tx store.Tx, p CreateParams) (*G
 		AbsoluteExpiresAt: abs,
 		LastIP:            p.IP,
 		LastUserAgent:     p.UserAgent,
+		SessionID:         p.SessionID,
+		AuthTime:          p.AuthTime,
+	}
+	if f.AuthTime.IsZero() {
+		f.AuthTime = now
 	}
 	live, err := tx.ListFamilies(ctx, store.FamilyFilter{
 		ClientID: p.Client.ID, Subject: p.User.ID, LiveOnly: true, Now: now,

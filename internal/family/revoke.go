@@ -66,6 +66,23 @@ func (s *Service) RevokeFamily(ctx context.Context, id string, reason audit.Reas
 	return revoked, nil
 }
 
+// RevokeIn revokes one family by id inside the caller's transaction, with
+// its access tokens deny-listed and a family_revoked event; it reports
+// whether the family was live. A second redemption of an authorization
+// code revokes the family the first one created this way, in the
+// transaction that refuses it.
+func (s *Service) RevokeIn(ctx context.Context, tx store.Tx, id string, reason audit.Reason, m audit.Meta) (bool, error) {
+	f, err := tx.LockFamily(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil // collected by the janitor: nothing left to revoke
+	}
+	if err != nil || f.Revoked() {
+		return false, err
+	}
+	m = m.At(s.now())
+	return true, s.revokeLocked(ctx, tx, f, audit.NewFamilyRevoked(m, f, reason, audit.Token{}), m.Time)
+}
+
 // RevokeWhere revokes every live family of a user, a client, or both, in
 // one statement, deny-lists their access tokens and records one event per
 // family, all in one transaction. It returns the revoked ids.
@@ -89,7 +106,7 @@ func (s *Service) RevokeWhereIn(ctx context.Context, tx store.Tx, filter store.F
 	m = m.At(now)
 	// Read the families first for their clients and subjects, which
 	// the events and the deny-list lifetimes need.
-	fams, err := tx.ListFamilies(ctx, store.FamilyFilter{ClientID: filter.ClientID, Subject: filter.Subject})
+	fams, err := tx.ListFamilies(ctx, store.FamilyFilter{ClientID: filter.ClientID, Subject: filter.Subject, SessionID: filter.SessionID})
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,8 @@ type Tx interface {
 type FamilyFilter struct {
 	ClientID string
 	Subject  string
+	// SessionID selects the families created in a browser session.
+	SessionID string
 	// LiveOnly keeps families that are not revoked and whose idle and
 	// absolute expiries are after Now.
 	LiveOnly bool
@@ -124,6 +126,9 @@ type Queries interface {
 	DenialQueries
 	EventQueries
 	SigningKeyQueries
+	AuthCodeQueries
+	SessionQueries
+	ConsentQueries
 }
 
 // ClientQueries read and write registered OAuth clients.
@@ -189,7 +194,8 @@ type FamilyQueries interface {
 	// ErrNotFound if there is none.
 	UpdateFamily(ctx context.Context, f *Family) error
 	// RevokeFamilies revokes, in one statement, every live (not yet
-	// revoked) family matching the filter's ClientID and Subject (the
+	// revoked) family matching the filter's ClientID, Subject and
+	// SessionID (the
 	// filter's other fields are ignored; an empty filter is refused with an
 	// error) and returns their ids. It clears GraceSealed.
 	RevokeFamilies(ctx context.Context, filter FamilyFilter, reason string, at time.Time) ([]string, error)
@@ -245,4 +251,55 @@ type SigningKeyQueries interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// DeleteSigningKey deletes a key; ErrNotFound if there is none.
 	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// AuthCodeQueries read and write authorization codes.
+type AuthCodeQueries interface {
+	// CreateAuthCode inserts a code; ErrConflict if its hash exists.
+	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	// LockAuthCode returns the code with that hash and, inside
+	// [Store.Tx], locks its row until the transaction ends, so that of two
+	// redemptions one waits for the other; ErrNotFound if there is none.
+	LockAuthCode(ctx context.Context, hash []byte) (*AuthCode, error)
+	// UpdateAuthCode writes a code's UsedAt, FamilyID and AccessTokenID;
+	// ErrNotFound if there is none.
+	UpdateAuthCode(ctx context.Context, c *AuthCode) error
+	// DeleteExpiredAuthCodes deletes at most limit codes whose ExpiresAt
+	// is at or before before, and returns how many it deleted.
+	DeleteExpiredAuthCodes(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// SessionQueries read and write browser sessions.
+type SessionQueries interface {
+	// CreateSession inserts a session; ErrConflict if its id or hash
+	// exists.
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSession returns a session by id; ErrNotFound if there is none.
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// GetSessionByHash returns the session whose cookie hashes to hash;
+	// ErrNotFound if there is none.
+	GetSessionByHash(ctx context.Context, hash []byte) (*Session, error)
+	// UpdateSession writes a session's AuthTime, LastSeenAt, ExpiresAt,
+	// IP, UserAgent, EndedAt and EndReason; ErrNotFound if there is none.
+	UpdateSession(ctx context.Context, s *Session) error
+	// ListSessions returns a user's sessions that have not ended and
+	// whose expiries are after now, most recently seen first.
+	ListSessions(ctx context.Context, subject string, now time.Time) ([]Session, error)
+	// DeleteExpiredSessions deletes at most limit sessions that ended or
+	// expired (idle or absolute) at or before before, and returns how
+	// many it deleted.
+	DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// ConsentQueries read and write remembered consent.
+type ConsentQueries interface {
+	// GetConsent returns what subject consented to for client;
+	// ErrNotFound if nothing.
+	GetConsent(ctx context.Context, subject, clientID string) (*Consent, error)
+	// PutConsent inserts or replaces the consent of (Subject, ClientID).
+	PutConsent(ctx context.Context, c *Consent) error
+	// DeleteConsents deletes the consents matching subject and clientID
+	// (an empty one matches any; both empty is refused with an error) and
+	// returns how many it deleted.
+	DeleteConsents(ctx context.Context, subject, clientID string) (int, error)
 }

@@ -39,10 +39,22 @@ type Client struct {
 	AuthMethod string
 	// JWKS is the client's inline JSON Web Key Set and JWKSURI where to
 	// fetch it, for private_key_jwt; at most one is set.
-	JWKS      []byte
-	JWKSURI   string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	JWKS    []byte
+	JWKSURI string
+	// Name is shown to people on the consent page; "" shows the id.
+	Name string
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser afterwards, matched exactly (OIDC RP-Initiated Logout §3).
+	PostLogoutRedirectURIs []string
+	// AllowedOrigins are the browser origins (scheme://host[:port]) that
+	// may call the token, revocation and userinfo endpoints with CORS on
+	// behalf of this client; nil means the origins of its redirect URIs.
+	AllowedOrigins []string
+	// SkipConsent is for first-party clients: the consent page is never
+	// shown, consent is implied.
+	SkipConsent bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // AllowsGrant reports whether the client may use the grant type.
@@ -54,7 +66,11 @@ type User struct {
 	Username string
 	// PasswordPHC is the argon2id hash of the password.
 	PasswordPHC string
-	Disabled    bool
+	// Email is the user's address for the OpenID Connect email scope, or
+	// ""; EmailVerified says whether an operator vouched for it.
+	Email         string
+	EmailVerified bool
+	Disabled      bool
 	// TokensValidAfter invalidates every family created before it
 	// (password change, "sign out everywhere"). Zero means never set.
 	TokensValidAfter time.Time
@@ -96,6 +112,13 @@ type Family struct {
 	AbsoluteExpiresAt time.Time
 	LastIP            string
 	LastUserAgent     string
+	// SessionID is the browser session ([Session.ID]) the family was
+	// created in, or "" (password, device and other grants): ending the
+	// session revokes it.
+	SessionID string
+	// AuthTime is when the user last authenticated for this grant (the
+	// OpenID Connect auth_time); zero when unknown.
+	AuthTime time.Time
 	// RevokedAt is zero for a live family.
 	RevokedAt    time.Time
 	RevokeReason string
@@ -103,6 +126,76 @@ type Family struct {
 
 // Revoked reports whether the family has been revoked.
 func (f *Family) Revoked() bool { return !f.RevokedAt.IsZero() }
+
+// AuthCode is an authorization code (RFC 6749 §4.1.2) stored by the keyed
+// hash of the code: the row holds no usable code. It is single use; the
+// row stays after its use (until the janitor collects it) so that a second
+// redemption finds the family the first one created and revokes it.
+type AuthCode struct {
+	// Hash is the keyed hash of the code, the primary key.
+	Hash        []byte
+	ClientID    string
+	RedirectURI string
+	Scopes      []string
+	// Audiences are the RFC 8707 resource indicators the request named.
+	Audiences []string
+	Nonce     string
+	// CodeChallenge is the PKCE S256 challenge (RFC 7636 §4.2).
+	CodeChallenge string
+	// DPoPJKT is the RFC 9449 §10 dpop_jkt the request bound the code to,
+	// or "".
+	DPoPJKT string
+	// Subject is the user who authorized.
+	Subject string
+	// SessionID is the browser session the code was issued in.
+	SessionID string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt is zero until the code is redeemed.
+	UsedAt time.Time
+	// FamilyID is the family the redemption created, or "".
+	FamilyID string
+	// AccessTokenID is the jti of the access token the redemption issued.
+	AccessTokenID string
+}
+
+// Used reports whether the code has been redeemed.
+func (c *AuthCode) Used() bool { return !c.UsedAt.IsZero() }
+
+// Session is a browser session: the cookie holds a random value, the row
+// only its keyed hash. Its ID is public (the id_token's sid) and is not the
+// cookie value.
+type Session struct {
+	ID string
+	// Hash is the keyed hash of the cookie value; unique.
+	Hash    []byte
+	Subject string
+	// AuthTime is when the user last entered their password in it.
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is the sliding idle expiry; AbsoluteExpiresAt never moves.
+	ExpiresAt         time.Time
+	AbsoluteExpiresAt time.Time
+	IP                string
+	UserAgent         string
+	// EndedAt is zero for a live session.
+	EndedAt   time.Time
+	EndReason string
+}
+
+// Ended reports whether the session has ended (logout, admin).
+func (s *Session) Ended() bool { return !s.EndedAt.IsZero() }
+
+// Consent is what a user agreed a client may have: asked again only for
+// scopes outside it.
+type Consent struct {
+	Subject   string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
 
 // Event is one entry of the audit trail. It never holds a token: TokenID
 // is a short id derived from a token's keyed hash, or an access token's jti.
