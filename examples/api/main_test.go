@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,72 @@ func TestAPIWithDPoPClient(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the bound token passed as a bearer token: %d", resp.StatusCode)
+	}
+}
+
+// TestCORS checks that only the listed browser origins may call the API:
+// a preflight for the headers a DPoP client sends, and the real answer
+// with the headers a browser app needs to read exposed.
+func TestCORS(t *testing.T) {
+	api := httptest.NewServer(cors(origins(" http://127.0.0.1:8082 ,,https://app.example.com"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})))
+	defer api.Close()
+	do := func(method, origin string, hdr ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, api.URL+"/orders", nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		for i := 0; i < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := api.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	preflight := []string{"Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "authorization,dpop"}
+	tests := []struct {
+		name, method, origin string
+		hdr                  []string
+		status               int
+		allowOrigin          string
+	}{
+		{"a preflight from a listed origin", "OPTIONS", "http://127.0.0.1:8082", preflight, http.StatusNoContent, "http://127.0.0.1:8082"},
+		{"a preflight from another port", "OPTIONS", "http://127.0.0.1:8083", preflight, http.StatusForbidden, ""},
+		{"a preflight from another scheme", "OPTIONS", "http://app.example.com", preflight, http.StatusForbidden, ""},
+		{"a preflight from the null origin", "OPTIONS", "null", preflight, http.StatusForbidden, ""},
+		{"a request from a listed origin", "GET", "https://app.example.com", nil, http.StatusUnauthorized, "https://app.example.com"},
+		{"a request from another origin", "GET", "https://evil.example.com", nil, http.StatusUnauthorized, ""},
+		{"a request without an origin", "GET", "", nil, http.StatusUnauthorized, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(tt.method, tt.origin, tt.hdr...)
+			h := resp.Header
+			if resp.StatusCode != tt.status || h.Get("Access-Control-Allow-Origin") != tt.allowOrigin {
+				t.Fatalf("%d, Access-Control-Allow-Origin %q; want %d, %q", resp.StatusCode, h.Get("Access-Control-Allow-Origin"), tt.status, tt.allowOrigin)
+			}
+			if !slices.Contains(h.Values("Vary"), "Origin") {
+				t.Errorf("Vary %q lacks Origin", h.Values("Vary"))
+			}
+			if h.Get("Access-Control-Allow-Credentials") != "" {
+				t.Error("credentials allowed")
+			}
+			switch {
+			case tt.allowOrigin != "" && tt.method == "OPTIONS":
+				if h.Get("Access-Control-Allow-Headers") != "Authorization, DPoP" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "GET") {
+					t.Errorf("preflight headers %v", h)
+				}
+			case tt.allowOrigin != "":
+				if h.Get("Access-Control-Expose-Headers") != "WWW-Authenticate, DPoP-Nonce" {
+					t.Errorf("exposed %q", h.Get("Access-Control-Expose-Headers"))
+				}
+			}
+		})
 	}
 }
