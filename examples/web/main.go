@@ -53,8 +53,8 @@ const maxAPIAnswer = 4 << 10
 // config is the app's settings.
 type config struct {
 	Issuer, ClientID, ClientSecret string
-	Addr, API, Resource           string
-	Scopes                        []string
+	Addr, API, Resource            string
+	Scopes                         []string
 }
 
 // configFrom reads the settings through getenv.
