@@ -107,7 +107,7 @@ var rules = map[string]rule{
 
 // public are the packages others import, and the examples that show how:
 // they must not link anything of internal/ (an outside module cannot).
-var public = []string{"resource", "client", "examples/api", "examples/cli"}
+var public = []string{"resource", "client", "examples/api", "examples/cli", "examples/spa", "examples/web"}
 
 // allows reports whether the package of rule r may import dep (both
 // relative to the module), and if not, why.
