@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
@@ -38,6 +39,8 @@ type Options struct {
 	// Families creates and rotates refresh-token families; its settings
 	// (token lifetimes, grace) are the server's.
 	Families *family.Service
+	// Authz redeems authorization codes.
+	Authz *authz.Service
 	// Users authenticates users (the password grant).
 	Users *users.Service
 	// Passwords bounds the argon2id verifications of chosen client
@@ -68,6 +71,11 @@ type Options struct {
 	// the HTTP server's write timeout, so that no answer is lost. Zero
 	// means DefaultDBTimeout.
 	DBTimeout time.Duration
+	// ErrorPage shows a person an error of the authorization endpoint
+	// that must not be redirected to the client (unknown client,
+	// unregistered redirect URI): internal/web's page, so that this
+	// package writes no HTML.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
 }
 
 // DefaultDBTimeout is the deadline of a request's database work.
@@ -91,8 +99,8 @@ type Server struct {
 
 // New validates opts and returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil || opts.Refusals == nil {
-		return nil, errors.New("server: Store, Secrets, Signer, Families, Users, Passwords and Refusals are required")
+	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil || opts.Refusals == nil || opts.Authz == nil || opts.ErrorPage == nil {
+		return nil, errors.New("server: Store, Secrets, Signer, Families, Users, Passwords, Refusals, Authz and ErrorPage are required")
 	}
 	opts.Issuer = strings.TrimRight(opts.Issuer, "/")
 	iss, err := url.Parse(opts.Issuer)
@@ -123,7 +131,7 @@ func New(opts Options) (*Server, error) {
 		now:      opts.Now,
 	}
 	s.grants = newGrants(grantDeps{
-		store: opts.Store, families: opts.Families, users: opts.Users, tokens: s.tokens, refusals: opts.Refusals, now: opts.Now, log: opts.Log,
+		store: opts.Store, families: opts.Families, users: opts.Users, authz: opts.Authz, tokens: s.tokens, refusals: opts.Refusals, now: opts.Now, log: opts.Log,
 	})
 	s.routes()
 	return s, nil
@@ -134,6 +142,8 @@ func (s *Server) Families() *family.Service { return s.families }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
+	m.HandleFunc("GET /oauth2/authorize", s.handleAuthorize)
+	m.HandleFunc("POST /oauth2/authorize", s.handleAuthorize)
 	m.HandleFunc("POST /oauth2/token", s.handleToken)
 	m.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
