@@ -371,4 +371,3 @@ func FuzzParseAuthorize(f *testing.F) {
 		}
 	})
 }
-

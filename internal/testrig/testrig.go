@@ -53,7 +53,7 @@ type Rig struct {
 	// sign-in pages do.
 	Authz    *authz.Service
 	Sessions *session.Service
-	HTTP    *httptest.Server
+	HTTP     *httptest.Server
 	// URL is the issuer, http://127.0.0.1:PORT.
 	URL  string
 	Logs *Logs
