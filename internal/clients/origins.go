@@ -11,64 +11,80 @@ import (
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
-// maxOriginLen bounds an origin before any parsing: a scheme, a DNS name
-// of at most 253 octets and a port fit well within it.
-const maxOriginLen = 300
+// MaxOriginLen bounds an origin, registered or presented.
+const MaxOriginLen = 512
 
-// ParseOrigin parses a web origin, scheme://host[:port] (RFC 6454 §6.2),
-// as a browser sends it in the Origin header, and returns it in the form
-// browsers write: scheme and host in lower case, the default port of the
-// scheme (80 for http, 443 for https) left out, IPv6 addresses in
-// brackets. Only http and https are origins here; "null", a path (even
-// "/"), a query, a fragment or user information is an error.
+// ParseOrigin checks a browser origin (RFC 6454 §6.2, the value of an
+// Origin header) and returns its normal form: scheme://host[:port] in
+// lower case, the default port dropped, so that two spellings of one
+// origin compare equal as strings. Only https, or http on a loopback
+// host (127.0.0.1, [::1], localhost), is accepted; a path, query,
+// fragment or user info is refused: an origin has none.
 func ParseOrigin(s string) (string, error) {
-	if len(s) > maxOriginLen {
-		return "", errors.New("an origin is at most 300 characters")
+	if s == "" || len(s) > MaxOriginLen {
+		return "", errors.New("an origin is scheme://host[:port], 1 to 512 characters")
 	}
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return "", errors.New("an origin is scheme://host[:port]")
+	u, err := url.Parse(strings.ToLower(s))
+	if err != nil || u.Opaque != "" || u.Host == "" || !strings.Contains(s, "://") {
+		return "", errors.New("an origin is scheme://host[:port], such as https://app.example.com")
 	}
-	scheme = strings.ToLower(scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", errors.New("an origin's scheme is http or https")
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || strings.ContainsRune(s, '#') {
+		return "", errors.New("an origin has no path, query, fragment or user info: write it as scheme://host[:port], such as https://app.example.com")
 	}
-	if rest == "" || strings.ContainsAny(rest, "/?#@\\%") || !printableASCII(rest) {
-		return "", errors.New("an origin is a host and an optional port, with nothing after them: no path (not even /), query, fragment or user")
+	if strings.HasSuffix(u.Host, ":") {
+		return "", errors.New("an origin's port, when given, is a number")
 	}
-	host, port := rest, ""
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.HasSuffix(rest, "]") {
-		host, port = rest[:i], rest[i+1:]
-		if port == "" {
-			return "", errors.New("an origin's port, when written, is a number")
-		}
+	host, port := u.Hostname(), u.Port()
+	if !validHost(host) {
+		return "", errors.New("an origin's host is a DNS name (in ASCII, as browsers send it) or an IP address")
 	}
-	host = strings.ToLower(host)
-	switch {
-	case strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]"):
-		a, err := netip.ParseAddr(host[1 : len(host)-1])
-		if err != nil || !a.Is6() || a.Is4In6() {
-			return "", errors.New("an origin's host in brackets is an IPv6 address")
-		}
-		host = "[" + a.String() + "]" // RFC 5952 text, as browsers write it
-	case strings.ContainsAny(host, "[]:"):
-		return "", errors.New("an origin's IPv6 address is in brackets, and its port a number after one colon")
-	case !validHostName(host):
-		return "", errors.New("an origin's host is a DNS name or an IP address")
-	}
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || port[0] == '0' || port[0] == '+' {
-			return "", errors.New("an origin's port is a number from 1 to 65535")
-		}
-		if (scheme == "http" && n == 80) || (scheme == "https" && n == 443) {
+	switch u.Scheme {
+	case "https":
+		if port == "443" {
 			port = ""
 		}
+	case "http":
+		if !slices.Contains(loopbackHosts, host) {
+			return "", errors.New("an origin with http must be on a loopback host (127.0.0.1, [::1] or localhost); use https")
+		}
+		if port == "80" {
+			port = ""
+		}
+	default:
+		return "", errors.New("an origin's scheme is https (or http on a loopback host)")
 	}
 	if port != "" {
-		return scheme + "://" + host + ":" + port, nil
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "", errors.New("an origin's port is a number from 1 to 65535")
+		}
 	}
-	return scheme + "://" + host, nil
+	out := u.Scheme + "://"
+	if strings.Contains(host, ":") {
+		out += "[" + host + "]"
+	} else {
+		out += host
+	}
+	if port != "" {
+		out += ":" + port
+	}
+	return out, nil
+}
+
+// validHost reports whether h is an IP address without a zone or an
+// ASCII DNS name (letters, digits, hyphens and dots).
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Origins returns the browser origins that may call the token,
@@ -100,41 +116,4 @@ func Origins(c *store.Client) []string {
 		add(u.Scheme + "://" + u.Host)
 	}
 	return out
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validHostName reports whether h is a DNS name of letters, digits,
-// hyphens and dots (RFC 1123 §2.1), at most 253 octets, with labels of 1
-// to 63 octets; or a dotted-quad IPv4 address. A name whose last label is
-// a number and which is not such an address ("127.1", "0x7f.1") is
-// refused: browsers would rewrite it as an address.
-func validHostName(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	if a, err := netip.ParseAddr(h); err == nil {
-		return a.Is4()
-	}
-	labels := strings.Split(h, ".")
-	for _, label := range labels {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-				return false
-			}
-		}
-	}
-	last := labels[len(labels)-1]
-	return strings.Trim(last, "0123456789") != "" && !strings.HasPrefix(last, "0x")
 }
