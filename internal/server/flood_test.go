@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 )
