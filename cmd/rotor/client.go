@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/config"
@@ -30,25 +31,34 @@ func (a *app) clientCmd() *cobra.Command {
 // secret's hash.
 type clientView struct {
 	ID string `json:"id"`
+	// Name is shown on the consent page; "" shows the id.
+	Name string `json:"name"`
 	// Type is "confidential" or "public".
 	Type string `json:"type"`
 	// SecretKind is "generated", "chosen" or "none".
-	SecretKind         string   `json:"secret_kind"`
-	GrantTypes         []string `json:"grant_types"`
-	Scopes             []string `json:"scopes"`
-	Audiences          []string `json:"audiences"`
-	RedirectURIs       []string `json:"redirect_uris"`
-	ReuseGrace         *string  `json:"reuse_grace"`
-	AccessTokenTTL     *string  `json:"access_token_ttl"`
-	RefreshIdleTTL     *string  `json:"refresh_idle_ttl"`
-	RefreshAbsoluteTTL *string  `json:"refresh_absolute_ttl"`
-	Disabled           bool     `json:"disabled"`
-	RequireDPoP        bool     `json:"require_dpop"`
-	Introspect         bool     `json:"introspect"`
-	AuthMethod         string   `json:"token_endpoint_auth_method"`
-	JWKSURI            string   `json:"jwks_uri,omitempty"`
-	CreatedAt          string   `json:"created_at"`
-	UpdatedAt          string   `json:"updated_at"`
+	SecretKind   string   `json:"secret_kind"`
+	GrantTypes   []string `json:"grant_types"`
+	Scopes       []string `json:"scopes"`
+	Audiences    []string `json:"audiences"`
+	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs are where logout may send the browser.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	// AllowedOrigins are the browser origins allowed CORS; null means
+	// the default, the origins of the redirect URIs.
+	AllowedOrigins []string `json:"allowed_origins"`
+	// SkipConsent: a first-party client whose users see no consent page.
+	SkipConsent        bool    `json:"skip_consent"`
+	ReuseGrace         *string `json:"reuse_grace"`
+	AccessTokenTTL     *string `json:"access_token_ttl"`
+	RefreshIdleTTL     *string `json:"refresh_idle_ttl"`
+	RefreshAbsoluteTTL *string `json:"refresh_absolute_ttl"`
+	Disabled           bool    `json:"disabled"`
+	RequireDPoP        bool    `json:"require_dpop"`
+	Introspect         bool    `json:"introspect"`
+	AuthMethod         string  `json:"token_endpoint_auth_method"`
+	JWKSURI            string  `json:"jwks_uri,omitempty"`
+	CreatedAt          string  `json:"created_at"`
+	UpdatedAt          string  `json:"updated_at"`
 	// ClientSecret is set only in the answer to `client create
 	// --generate-secret`, the one time the secret is shown.
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -56,7 +66,7 @@ type clientView struct {
 
 func viewClient(c *store.Client) clientView {
 	v := clientView{
-		ID: c.ID, Type: "confidential", SecretKind: "none",
+		ID: c.ID, Name: c.Name, Type: "confidential", SecretKind: "none",
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes),
 		Audiences: nonNil(c.Audiences), RedirectURIs: nonNil(c.RedirectURIs),
 		ReuseGrace: durText(c.ReuseGrace), AccessTokenTTL: durText(c.AccessTokenTTL),
@@ -64,6 +74,7 @@ func viewClient(c *store.Client) clientView {
 		Disabled: c.Disabled, RequireDPoP: c.RequireDPoP, Introspect: c.Introspect, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
 	}
 	v.AuthMethod, v.JWKSURI = c.AuthMethod, c.JWKSURI
+	v.PostLogoutRedirectURIs, v.AllowedOrigins, v.SkipConsent = nonNil(c.PostLogoutRedirectURIs), c.AllowedOrigins, c.SkipConsent
 	switch {
 	case c.Public:
 		v.Type = "public"
@@ -98,10 +109,11 @@ func durText(d *time.Duration) *string {
 
 func (a *app) clientCreateCmd() *cobra.Command {
 	var (
-		id, sec, scopes                        string
+		id, sec, scopes, name                  string
 		generate, public, asJSON, requireDPoP  bool
-		introspect                             bool
+		introspect, skipConsent                bool
 		grants, audiences, redirects           []string
+		postLogout, origins                    []string
 		grace, accessTTL, idleTTL, absoluteTTL string
 		jwksFile, jwksURI                      string
 	)
@@ -121,10 +133,23 @@ func (a *app) clientCreateCmd() *cobra.Command {
                      (cached; refetched when an unknown key id appears).
 
 Grant types: ` + strings.Join(server.GrantTypes(), ", ") + `. The lifetimes
-default to the server's settings; set them here to override for this client.`,
+default to the server's settings; set them here to override for this client.
+
+Redirect URIs (and post-logout ones) are https, http on a loopback host
+(127.0.0.1, [::1], localhost) or a private-use scheme such as
+com.example.app:/callback; they are matched exactly, except that a
+127.0.0.1 or [::1] redirect URI matches any port (RFC 8252 §7.3). The
+authorization_code grant needs at least one. --allowed-origins defaults to
+the origins of the redirect URIs. --skip-consent is for first-party
+clients: confidential ones, or public ones whose redirect URIs are all
+https.`,
 		Example: `  rotor client create --id web --generate-secret --grant-types password,refresh_token --scopes "read write"
   rotor client create --id cli --public --grant-types password,refresh_token --scopes read --reuse-grace 0s
-  rotor client create --id billing --generate-secret --grant-types client_credentials --scopes invoices --audiences https://api.example.com`,
+  rotor client create --id billing --generate-secret --grant-types client_credentials --scopes invoices --audiences https://api.example.com
+  rotor client create --id web --name "Example Web" --generate-secret --grant-types authorization_code,refresh_token --scopes "openid profile" \
+      --redirect-uris https://app.example.com/callback --post-logout-redirect-uris https://app.example.com/
+  rotor client create --id spa --public --grant-types authorization_code,refresh_token --scopes openid \
+      --redirect-uris https://spa.example.com/callback --allowed-origins https://spa.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := required(cmd, "id", "grant-types"); err != nil {
@@ -135,7 +160,11 @@ default to the server's settings; set them here to override for this client.`,
 				return err
 			}
 			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP, Introspect: introspect, GrantTypes: grants,
-				Audiences: audiences, RedirectURIs: redirects}
+				Audiences: audiences, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
+				Name: name, SkipConsent: skipConsent}
+			if cmd.Flags().Changed("allowed-origins") {
+				c.AllowedOrigins = append([]string{}, origins...) // given empty: no origin at all
+			}
 			c.Scopes = strings.Fields(scopes) // the clients package checks each
 			if err := parseClientDurations(cmd, c, grace, accessTTL, idleTTL, absoluteTTL); err != nil {
 				return err
@@ -206,6 +235,7 @@ default to the server's settings; set them here to override for this client.`,
 	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
 	f.StringSliceVar(&audiences, "audiences", nil, "comma-separated audiences (resource servers) its access tokens may name")
 	f.StringSliceVar(&redirects, "redirect-uris", nil, "comma-separated redirect URIs")
+	signInFlags(f, &name, &postLogout, &origins, &skipConsent)
 	f.StringVar(&grace, "reuse-grace", "", "reuse grace period for this client; 0s disables it (default: the server's)")
 	f.StringVar(&accessTTL, "access-token-ttl", "", "access-token lifetime for this client (default: the server's)")
 	f.StringVar(&idleTTL, "refresh-idle-ttl", "", "refresh-token idle lifetime for this client (default: the server's)")
@@ -214,6 +244,15 @@ default to the server's settings; set them here to override for this client.`,
 	f.BoolVar(&introspect, "introspect", false, "a resource server: may introspect any access token (otherwise only those naming it in their audience)")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
+}
+
+// signInFlags defines the flags of the settings the sign-in pages use,
+// shared by client create and client update.
+func signInFlags(f *pflag.FlagSet, name *string, postLogout, origins *[]string, skipConsent *bool) {
+	f.StringVar(name, "name", "", "the name people see on the consent page (default: the id)")
+	f.StringSliceVar(postLogout, "post-logout-redirect-uris", nil, "comma-separated URIs where logout may send the browser afterwards")
+	f.StringSliceVar(origins, "allowed-origins", nil, `comma-separated browser origins (https://app.example.com) allowed CORS; "" for none (default: the origins of the redirect URIs)`)
+	f.BoolVar(skipConsent, "skip-consent", false, "a first-party client: its users are never shown the consent page")
 }
 
 // parseClientDurations sets a client's own lifetimes from the flags
@@ -275,8 +314,8 @@ func (a *app) clientListCmd() *cobra.Command {
 				views[i] = viewClient(&clients[i])
 			}
 			return printList(a, views, asJSON, "No clients yet. Create one with: rotor client create --help",
-				"ID\tTYPE\tGRANT TYPES\tSCOPES\tSTATUS\tCREATED", func(v clientView) string {
-					return strings.Join([]string{v.ID, v.Type, strings.Join(v.GrantTypes, ","),
+				"ID\tNAME\tTYPE\tGRANT TYPES\tSCOPES\tSTATUS\tCREATED", func(v clientView) string {
+					return strings.Join([]string{v.ID, orDash(v.Name), v.Type, strings.Join(v.GrantTypes, ","),
 						orDash(strings.Join(v.Scopes, " ")), status(v.Disabled), v.CreatedAt}, "\t")
 				})
 		},
@@ -327,6 +366,7 @@ func (a *app) clientGetCmd() *cobra.Command {
 			}
 			w := a.table()
 			fmt.Fprintf(w, "id:\t%s\n", v.ID)
+			fmt.Fprintf(w, "name:\t%s\n", orDash(v.Name))
 			fmt.Fprintf(w, "type:\t%s\n", v.Type)
 			fmt.Fprintf(w, "secret:\t%s\n", v.SecretKind)
 			fmt.Fprintf(w, "authentication:\t%s\n", v.AuthMethod)
@@ -338,6 +378,9 @@ func (a *app) clientGetCmd() *cobra.Command {
 			fmt.Fprintf(w, "scopes:\t%s\n", orDash(strings.Join(v.Scopes, " ")))
 			fmt.Fprintf(w, "audiences:\t%s\n", orDash(strings.Join(v.Audiences, ", ")))
 			fmt.Fprintf(w, "redirect URIs:\t%s\n", orDash(strings.Join(v.RedirectURIs, ", ")))
+			fmt.Fprintf(w, "post-logout redirect URIs:\t%s\n", orDash(strings.Join(v.PostLogoutRedirectURIs, ", ")))
+			fmt.Fprintf(w, "allowed origins:\t%s\n", originsText(v.AllowedOrigins))
+			fmt.Fprintf(w, "skip consent:\t%t\n", v.SkipConsent)
 			fmt.Fprintf(w, "require DPoP:\t%t\n", v.RequireDPoP)
 			fmt.Fprintf(w, "introspect:\t%t\n", v.Introspect)
 			fmt.Fprintf(w, "reuse grace:\t%s\n", dur(v.ReuseGrace))
@@ -352,6 +395,17 @@ func (a *app) clientGetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&id, "id", "", "client id (required)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
+}
+
+// originsText writes a client's allowed origins for people.
+func originsText(origins []string) string {
+	switch {
+	case origins == nil:
+		return "the origins of the redirect URIs"
+	case len(origins) == 0:
+		return "none"
+	}
+	return strings.Join(origins, ", ")
 }
 
 func getClient(cmd *cobra.Command, st store.Queries, id string) (*store.Client, error) {
@@ -445,31 +499,34 @@ func (a *app) clientSetDisabledCmd(disable bool) *cobra.Command {
 // command line, under the rules of client create.
 func (a *app) clientUpdateCmd() *cobra.Command {
 	var (
-		id, scopes  string
-		introspect  bool
-		requireDPoP bool
+		id, scopes, name        string
+		introspect, skipConsent bool
+		requireDPoP             bool
+		redirects, postLogout   []string
+		origins                 []string
 	)
 	cmd := &cobra.Command{
-		Use:   "update --id ID [--introspect=true|false] [--require-dpop=true|false] [--scopes \"a b\"]",
+		Use:   "update --id ID [--introspect=true|false] [--require-dpop=true|false] [--scopes \"a b\"] [--name N] [--redirect-uris ...] ...",
 		Short: "Change a client's settings",
 		Long: `Change the settings named on the command line and keep the others. A
 resource server that introspects access tokens it is not named in the
 audience of needs --introspect: introspection answers "active" only to
 such a client or to one in the token's audience.`,
-		Example: "  rotor client update --id api --introspect\n  rotor client update --id web --scopes \"read write\"",
-		Args:    cobra.NoArgs,
+		Example: "  rotor client update --id api --introspect\n  rotor client update --id web --scopes \"read write\"\n" +
+			"  rotor client update --id web --name \"Example Web\" --post-logout-redirect-uris https://app.example.com/",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := required(cmd, "id"); err != nil {
 				return err
 			}
 			var changed []string
-			for _, f := range []string{"introspect", "require-dpop", "scopes"} {
+			for _, f := range updatable {
 				if cmd.Flags().Changed(f) {
 					changed = append(changed, f)
 				}
 			}
 			if len(changed) == 0 {
-				return usagef("name at least one setting to change: --introspect, --require-dpop or --scopes")
+				return usagef("name at least one setting to change: %s", orList(updatable))
 			}
 			sc := strings.Fields(scopes) // the clients package checks each
 			e, cs, err := openService(a, cmd, a.clients)
@@ -486,6 +543,21 @@ such a client or to one in the token's audience.`,
 				}
 				if cmd.Flags().Changed("scopes") {
 					c.Scopes = sc
+				}
+				if cmd.Flags().Changed("name") {
+					c.Name = name
+				}
+				if cmd.Flags().Changed("redirect-uris") {
+					c.RedirectURIs = redirects
+				}
+				if cmd.Flags().Changed("post-logout-redirect-uris") {
+					c.PostLogoutRedirectURIs = postLogout
+				}
+				if cmd.Flags().Changed("allowed-origins") {
+					c.AllowedOrigins = append([]string{}, origins...)
+				}
+				if cmd.Flags().Changed("skip-consent") {
+					c.SkipConsent = skipConsent
 				}
 				return nil
 			}, cliMeta)
@@ -506,5 +578,11 @@ such a client or to one in the token's audience.`,
 	f.BoolVar(&introspect, "introspect", false, "a resource server: may introspect any access token")
 	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449)")
 	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
+	f.StringSliceVar(&redirects, "redirect-uris", nil, "comma-separated redirect URIs, replacing the registered ones")
+	signInFlags(f, &name, &postLogout, &origins, &skipConsent)
 	return cmd
 }
+
+// updatable are the settings client update changes.
+var updatable = []string{"introspect", "require-dpop", "scopes", "name", "redirect-uris",
+	"post-logout-redirect-uris", "allowed-origins", "skip-consent"}

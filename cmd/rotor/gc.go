@@ -15,8 +15,9 @@ func (a *app) gcCmd() *cobra.Command {
 		Short: "Delete expired data now (one janitor pass)",
 		Long: `Run one pass of the janitor that "rotor serve" runs every minute: delete
 families past their absolute expiry, wipe sealed grace successors whose
-period is over, delete expired deny-list entries and audit events older than
-audit_retention, and retire signing keys no token can need. Each kind is
+period is over, delete expired deny-list entries, audit events older than
+audit_retention, authorization codes an hour past their expiry and ended or
+expired browser sessions, and retire signing keys no token can need. Each kind is
 deleted in small batches, so it is safe while the server runs.`,
 		Example: "  rotor gc\n  rotor gc --json",
 		Args:    cobra.NoArgs,
@@ -40,11 +41,13 @@ deleted in small batches, so it is safe while the server runs.`,
 			if asJSON {
 				return a.printJSON(s)
 			}
-			fmt.Fprintf(a.stdout, "Deleted %s, %s, %s and %s; cleared %s.\n",
+			fmt.Fprintf(a.stdout, "Deleted %s, %s, %s, %s, %s and %s; cleared %s.\n",
 				plural(s.Families, "expired family", "expired families"),
 				plural(s.Denials, "expired deny-list entry", "expired deny-list entries"),
 				plural(s.Events, "old audit event", "old audit events"),
 				plural(s.Keys, "retired signing key", "retired signing keys"),
+				plural(s.Codes, "old authorization code", "old authorization codes"),
+				plural(s.Sessions, "ended browser session", "ended browser sessions"),
 				plural(s.GraceSeals, "expired grace successor", "expired grace successors"))
 			return nil
 		},

@@ -130,7 +130,7 @@ func TestKeysRotateSaysWhenServeSwitches(t *testing.T) {
 			if err := served.EnsureCurrent(ctx); err != nil {
 				t.Fatal(err)
 			}
-			_, oldKid, err := served.Sign(ctx, map[string]any{"sub": "alice"})
+			_, oldKid, err := served.Sign(ctx, keys.TypeAccessToken, keys.Claims(map[string]any{"sub": "alice"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestKeysRotateSaysWhenServeSwitches(t *testing.T) {
 				{from.Add(time.Minute), newKid},
 			} {
 				clk.Set(c.at)
-				_, kid, err := served.Sign(ctx, map[string]any{"sub": "alice"})
+				_, kid, err := served.Sign(ctx, keys.TypeAccessToken, keys.Claims(map[string]any{"sub": "alice"}))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -28,6 +28,8 @@ func (a *app) userCmd() *cobra.Command {
 type userView struct {
 	ID               string `json:"id"`
 	Username         string `json:"username"`
+	Email            string `json:"email,omitempty"`
+	EmailVerified    bool   `json:"email_verified"`
 	Disabled         bool   `json:"disabled"`
 	TokensValidAfter string `json:"tokens_valid_after,omitempty"`
 	CreatedAt        string `json:"created_at"`
@@ -35,7 +37,7 @@ type userView struct {
 }
 
 func viewUser(u *store.User) userView {
-	v := userView{ID: u.ID, Username: u.Username, Disabled: u.Disabled,
+	v := userView{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Disabled: u.Disabled,
 		CreatedAt: timeText(u.CreatedAt), UpdatedAt: timeText(u.UpdatedAt)}
 	if !u.TokensValidAfter.IsZero() {
 		v.TokensValidAfter = timeText(u.TokensValidAfter)
@@ -86,15 +88,24 @@ func getUser(cmd *cobra.Command, us *users.Service, username string) (*store.Use
 }
 
 func (a *app) userCreateCmd() *cobra.Command {
-	var username, pw string
+	var (
+		username, pw, email string
+		emailVerified       bool
+	)
 	cmd := &cobra.Command{
-		Use:   "create --username U (--password P | --password-stdin)",
+		Use:   "create --username U (--password P | --password-stdin) [--email A]",
 		Short: "Create a user",
 		Long: `Create a user who can sign in (today: with the password grant, for clients
 that allow it). The password is stored as an argon2id hash. Prefer
 --password-stdin: a password on the command line lands in shell history and
-in the process list.`,
+in the process list.
+
+--email gives the address that OpenID Connect clients receive with the
+email scope. An address given by the operator is marked verified
+(email_verified: true), since relying parties may trust it as the user's:
+pass --email-verified=false for an address nobody has checked.`,
 		Example: `  rotor user create --username alice --password-stdin
+  rotor user create --username alice --email alice@example.com --password-stdin
   printf '%s\n' "$PASSWORD" | rotor user create --username alice --password-stdin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -103,6 +114,15 @@ in the process list.`,
 			}
 			if _, err := users.Username(username); err != nil {
 				return userUsage(err)
+			}
+			var opts []users.CreateOption
+			if cmd.Flags().Changed("email") {
+				if _, err := users.Email(email); err != nil {
+					return userUsage(err)
+				}
+				opts = append(opts, users.WithEmail(email, emailVerified))
+			} else if cmd.Flags().Changed("email-verified") {
+				return usagef("--email-verified says whether --email is checked; give --email too")
 			}
 			pw, err := a.password(cmd, pw)
 			if err != nil {
@@ -113,7 +133,7 @@ in the process list.`,
 				return err
 			}
 			defer e.close()
-			u, err := us.Create(cmd.Context(), username, pw, cliMeta)
+			u, err := us.Create(cmd.Context(), username, pw, cliMeta, opts...)
 			switch {
 			case errors.Is(err, users.ErrExists):
 				return fmt.Errorf("a user named %q already exists", username)
@@ -121,7 +141,15 @@ in the process list.`,
 				return userUsage(err)
 			}
 			a.wrote(e)
-			fmt.Fprintf(a.stdout, "Created user %q (id %s).\n", u.Username, u.ID)
+			if u.Email != "" {
+				verified := "verified"
+				if !u.EmailVerified {
+					verified = "not verified"
+				}
+				fmt.Fprintf(a.stdout, "Created user %q (id %s, email %s, %s).\n", u.Username, u.ID, u.Email, verified)
+			} else {
+				fmt.Fprintf(a.stdout, "Created user %q (id %s).\n", u.Username, u.ID)
+			}
 			return nil
 		},
 	}
@@ -129,6 +157,8 @@ in the process list.`,
 	f.StringVar(&username, "username", "", "user name (required)")
 	f.StringVar(&pw, "password", "", "the password (visible to other local users; prefer --password-stdin)")
 	f.Bool("password-stdin", false, "read the password from the first line of standard input")
+	f.StringVar(&email, "email", "", "the user's email address, for the OpenID Connect email scope")
+	f.BoolVar(&emailVerified, "email-verified", true, "whether the --email address is known to be the user's (the email_verified claim)")
 	return cmd
 }
 
@@ -249,11 +279,22 @@ func (a *app) userListCmd() *cobra.Command {
 				views[i] = viewUser(&list[i])
 			}
 			return printList(a, views, asJSON, "No users yet. Create one with: rotor user create --username NAME --password-stdin",
-				"USERNAME\tID\tSTATUS\tTOKENS VALID AFTER\tCREATED", func(v userView) string {
-					return strings.Join([]string{v.Username, v.ID, status(v.Disabled), orDash(v.TokensValidAfter), v.CreatedAt}, "\t")
+				"USERNAME\tID\tEMAIL\tSTATUS\tTOKENS VALID AFTER\tCREATED", func(v userView) string {
+					return strings.Join([]string{v.Username, v.ID, emailText(v), status(v.Disabled), orDash(v.TokensValidAfter), v.CreatedAt}, "\t")
 				})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the users as a JSON array")
 	return cmd
+}
+
+// emailText writes a user's address for people, marked when unverified.
+func emailText(v userView) string {
+	switch {
+	case v.Email == "":
+		return "-"
+	case !v.EmailVerified:
+		return v.Email + " (unverified)"
+	}
+	return v.Email
 }

@@ -86,3 +86,39 @@ func TestUserLifecycle(t *testing.T) {
 		t.Fatalf("user list:\n%s", out)
 	}
 }
+
+// TestUserCreateEmail: --email is stored, marked verified unless
+// --email-verified=false says otherwise, shown by user list, and a
+// malformed address is a usage error that creates nobody.
+func TestUserCreateEmail(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	out := h.ok("user", "create", "--username", "alice", "--password", "correct horse", "--email", "Alice@Example.COM")
+	if !strings.Contains(out, "email Alice@example.com, verified") {
+		t.Fatalf("create said %q", out)
+	}
+	h.ok("user", "create", "--username", "bob", "--password", "correct horse", "--email", "bob@example.com", "--email-verified=false")
+	st := h.store()
+	if u, err := st.GetUserByUsername(ctx, "alice"); err != nil || u.Email != "Alice@example.com" || !u.EmailVerified {
+		t.Fatalf("alice stored as %+v, %v", u, err)
+	}
+	if u, err := st.GetUserByUsername(ctx, "bob"); err != nil || u.Email != "bob@example.com" || u.EmailVerified {
+		t.Fatalf("bob stored as %+v, %v", u, err)
+	}
+	list := decode[[]userView](t, h.ok("user", "list", "--json"))
+	if len(list) != 2 || list[0].Email != "Alice@example.com" || !list[0].EmailVerified || list[1].EmailVerified {
+		t.Fatalf("list --json = %+v", list)
+	}
+	if out := h.ok("user", "list"); !strings.Contains(out, "EMAIL") || !strings.Contains(out, "bob@example.com (unverified)") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	if r := h.run("", "user", "create", "--username", "carol", "--password", "correct horse", "--email", "carol.example.com"); r.code != 2 || !strings.Contains(r.stderr, "one @") {
+		t.Fatalf("a malformed address: exit %d %s", r.code, r.stderr)
+	}
+	if r := h.run("", "user", "create", "--username", "carol", "--password", "correct horse", "--email-verified"); r.code != 2 {
+		t.Fatalf("--email-verified without --email: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := st.GetUserByUsername(ctx, "carol"); err == nil {
+		t.Fatal("a refused user was created")
+	}
+}

@@ -56,7 +56,7 @@ func (s *Service) IssueCode(ctx context.Context, r *Request, scopes []string, se
 	c := &store.AuthCode{
 		Hash:          s.keys.Hash(code),
 		ClientID:      r.ClientID,
-		RedirectURI:   r.RedirectURI,
+		RedirectURI:   r.codeRedirect(),
 		Scopes:        scopes,
 		Audiences:     r.Resources,
 		Nonce:         r.Nonce,
@@ -72,6 +72,15 @@ func (s *Service) IssueCode(ctx context.Context, r *Request, scopes []string, se
 		return "", fmt.Errorf("authz: issue code: %w", err)
 	}
 	return code, nil
+}
+
+// codeRedirect is the redirect_uri the token request must repeat: the
+// one the authorization request named, or "" when it named none.
+func (r *Request) codeRedirect() string {
+	if r.RedirectGiven {
+		return r.RedirectURI
+	}
+	return ""
 }
 
 // RedeemParams describe a token request with grant_type

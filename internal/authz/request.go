@@ -20,11 +20,15 @@ const RequestTTL = 10 * time.Minute
 // (AES-GCM under a server key) in the URLs and forms of the login and
 // consent pages, so that an unauthenticated caller costs Rotor no storage.
 type Request struct {
-	ClientID    string   `json:"c"`
-	RedirectURI string   `json:"r"`
-	Scopes      []string `json:"s,omitempty"`
-	State       string   `json:"st,omitempty"`
-	Nonce       string   `json:"n,omitempty"`
+	ClientID    string `json:"c"`
+	RedirectURI string `json:"r"`
+	// RedirectGiven is false when the request left redirect_uri out
+	// (allowed with one registered URI, RFC 6749 §3.1.2.3); the token
+	// request must then leave it out too (§4.1.3).
+	RedirectGiven bool     `json:"rg,omitempty"`
+	Scopes        []string `json:"s,omitempty"`
+	State         string   `json:"st,omitempty"`
+	Nonce         string   `json:"n,omitempty"`
 	// CodeChallenge is the PKCE S256 challenge (RFC 7636 §4.2).
 	CodeChallenge string `json:"cc"`
 	// Resources are the RFC 8707 resource indicators.

@@ -198,7 +198,7 @@ func TestFloorHandler(t *testing.T) {
 		t.Fatalf("floor answered %d %v", code, body)
 	}
 	tok, _ := body["access_token"].(string)
-	payload, err := km.Verify(ctx, tok)
+	payload, err := km.Verify(ctx, token.TypeAccess, tok)
 	if err != nil {
 		t.Fatalf("the floor's token does not verify: %v", err)
 	}

@@ -13,10 +13,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/family"
@@ -37,8 +38,12 @@ type ValidationError struct{ Problems []string }
 
 func (e *ValidationError) Error() string { return strings.Join(e.Problems, "; ") }
 
-// MaxIDLen bounds a client id.
-const MaxIDLen = 128
+// MaxIDLen bounds a client id, and MaxNameLen its display name (in
+// characters).
+const (
+	MaxIDLen   = 128
+	MaxNameLen = 100
+)
 
 // Options are the rules that depend on the rest of the server.
 type Options struct {
@@ -118,16 +123,55 @@ func (s *Service) Validate(c *store.Client) error {
 	}
 	c.Audiences = dedupe(auds)
 
-	var uris []string
-	for _, v := range c.RedirectURIs {
-		u, err := url.Parse(strings.TrimSpace(v))
-		if err != nil || !u.IsAbs() || u.Fragment != "" {
-			add("%s: %q must be an absolute URI without a fragment", name("redirect_uris"), v)
+	// URIs are kept as written (trimmed): they are matched as strings
+	// ([RedirectAllowed]), so the registered text is the one to match.
+	uris := func(key string, list []string) []string {
+		var out []string
+		for _, v := range list {
+			v = strings.TrimSpace(v)
+			if err := CheckRedirectURI(v); err != nil {
+				add("%s: %q %v", name(key), v, err)
+				continue
+			}
+			out = append(out, v)
+		}
+		return dedupe(out)
+	}
+	c.RedirectURIs = uris("redirect_uris", c.RedirectURIs)
+	c.PostLogoutRedirectURIs = uris("post_logout_redirect_uris", c.PostLogoutRedirectURIs)
+	if slices.Contains(grants, oauth.GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		add("a client with the authorization_code grant needs at least one redirect URI (%s)", name("redirect_uris"))
+	}
+
+	var origins []string
+	for _, v := range c.AllowedOrigins {
+		o, err := ParseOrigin(strings.TrimSpace(v))
+		if err != nil {
+			add("%s: %q: %v", name("allowed_origins"), v, err)
 			continue
 		}
-		uris = append(uris, u.String())
+		origins = append(origins, o)
 	}
-	c.RedirectURIs = dedupe(uris)
+	if c.AllowedOrigins != nil {
+		// Empty but set stays empty: no origin at all, rather than the
+		// default (the origins of the redirect URIs).
+		c.AllowedOrigins = append([]string{}, dedupe(origins)...)
+	}
+
+	c.Name = strings.TrimSpace(c.Name)
+	if err := CheckName(c.Name); err != nil {
+		add("%s: %v", name("name"), err)
+	}
+	// Consent is what stops another app from getting tokens in this
+	// client's name without the user noticing; it may be skipped only
+	// when the client's identity is assured (RFC 8252 §8.6, RFC 9700
+	// §2.1): it authenticates, or its codes can only reach https
+	// redirect URIs, which only the domain's owner receives. A loopback
+	// port or a private-use scheme can be claimed by any app on the
+	// device.
+	if c.SkipConsent && c.Public && !httpsOnly(c.RedirectURIs) {
+		add("%s: a public client may skip consent only when all its redirect URIs are https: any app on a device can receive a loopback or private-use scheme redirect and pass for it", name("skip_consent"))
+	}
 
 	p = append(p, family.Lifetimes{
 		AccessTokenTTL: c.AccessTokenTTL, RefreshIdleTTL: c.RefreshIdleTTL,
@@ -182,6 +226,24 @@ func CheckID(id string) error {
 	for _, r := range id {
 		if r <= ' ' || r > '~' {
 			return fmt.Errorf("%q may hold only visible ASCII characters, without spaces", id)
+		}
+	}
+	return nil
+}
+
+// CheckName checks a client's display name, shown to people on the
+// consent page: at most MaxNameLen printable characters (no control or
+// format characters, which could disguise it), or empty for the id.
+func CheckName(n string) error {
+	if !utf8.ValidString(n) {
+		return fmt.Errorf("a name is text (UTF-8)")
+	}
+	if utf8.RuneCountInString(n) > MaxNameLen {
+		return fmt.Errorf("a name is at most %d characters", MaxNameLen)
+	}
+	for _, r := range n {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%q holds a character that is not printable (%U)", n, r)
 		}
 	}
 	return nil

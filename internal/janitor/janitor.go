@@ -71,10 +71,21 @@ type Stats struct {
 	Events int `json:"events"`
 	// Keys are retired signing keys, deleted.
 	Keys int `json:"keys"`
+	// Codes are authorization codes past their keep time, deleted.
+	Codes int `json:"codes"`
+	// Sessions are browser sessions that ended or expired, deleted.
+	Sessions int `json:"sessions"`
 }
 
+// CodeKeep is how long an authorization code's row outlives the code: a
+// used code that comes back within it still revokes the grant it made
+// (RFC 6749 §4.1.2); later it is only unknown.
+const CodeKeep = time.Hour
+
 // Total is the number of rows the pass removed or cleared.
-func (s Stats) Total() int { return s.Families + s.GraceSeals + s.Denials + s.Events + s.Keys }
+func (s Stats) Total() int {
+	return s.Families + s.GraceSeals + s.Denials + s.Events + s.Keys + s.Codes + s.Sessions
+}
 
 // Once runs one full pass: each kind of row is deleted in batches until a
 // batch comes back short. A failing task does not stop the others; the
@@ -98,6 +109,12 @@ func (j *Janitor) Once(ctx context.Context) (Stats, error) {
 	})
 	run("delete expired deny-list entries", &s.Denials, func(limit int) (int, error) {
 		return j.st.DeleteExpiredDenials(ctx, now, limit)
+	})
+	run("delete old authorization codes", &s.Codes, func(limit int) (int, error) {
+		return j.st.DeleteExpiredAuthCodes(ctx, now.Add(-CodeKeep), limit)
+	})
+	run("delete ended browser sessions", &s.Sessions, func(limit int) (int, error) {
+		return j.st.DeleteExpiredSessions(ctx, now, limit)
 	})
 	if j.opts.AuditRetention > 0 {
 		before := now.Add(-j.opts.AuditRetention)

@@ -36,7 +36,32 @@ func (k *fakeKeys) Collect(context.Context) (int, error) { return k.n, nil }
 func seed(t *testing.T, st store.Store) Stats {
 	t.Helper()
 	ctx := context.Background()
-	want := Stats{Families: 7, GraceSeals: 3, Denials: 5, Events: 6}
+	want := Stats{Families: 7, GraceSeals: 3, Denials: 5, Events: 6, Codes: 3, Sessions: 2}
+	// Codes: three expired longer than CodeKeep ago go; one expired just
+	// now stays, so that its reuse is still caught.
+	for i := range want.Codes + 1 {
+		exp := t0.Add(-CodeKeep - time.Second)
+		if i == want.Codes {
+			exp = t0.Add(-time.Second)
+		}
+		c := &store.AuthCode{Hash: []byte(fmt.Sprintf("code-hash-%02d-padding-to-32-byte", i)), ClientID: "app", Subject: "u1",
+			RedirectURI: "https://app/cb", CodeChallenge: "c", CreatedAt: exp.Add(-time.Minute), ExpiresAt: exp}
+		if err := st.CreateAuthCode(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Sessions: one ended, one idle-expired go; one live stays.
+	for i, s := range []store.Session{
+		{EndedAt: t0.Add(-time.Minute), ExpiresAt: t0.Add(time.Hour)},
+		{ExpiresAt: t0.Add(-time.Minute)},
+		{ExpiresAt: t0.Add(time.Hour)},
+	} {
+		s.ID, s.Hash, s.Subject = fmt.Sprintf("sess-%d", i), []byte(fmt.Sprintf("session-hash-%d-padding-to-32-by", i)), "u1"
+		s.CreatedAt, s.AuthTime, s.LastSeenAt, s.AbsoluteExpiresAt = t0.Add(-2*time.Hour), t0.Add(-2*time.Hour), t0.Add(-2*time.Hour), t0.Add(24*time.Hour)
+		if err := st.CreateSession(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range want.Families {
 		if err := st.CreateFamily(ctx, family(i, t0.Add(-time.Minute))); err != nil {
 			t.Fatal(err)

@@ -28,7 +28,7 @@ func BenchmarkSign(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := m.Sign(ctx, claims); err != nil {
+				if _, _, err := m.Sign(ctx, keys.TypeAccessToken, keys.Claims(claims)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -43,13 +43,13 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			m, _, _ := setup(b, alg)
 			ctx := context.Background()
-			tok, _, err := m.Sign(ctx, accessClaims())
+			tok, _, err := m.Sign(ctx, keys.TypeAccessToken, keys.Claims(accessClaims()))
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := m.Verify(ctx, tok); err != nil {
+				if _, err := m.Verify(ctx, keys.TypeAccessToken, tok); err != nil {
 					b.Fatal(err)
 				}
 			}

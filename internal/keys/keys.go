@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -95,11 +96,26 @@ func reloadBackoff(failures int) time.Duration {
 	return min(d, reloadBackoffMax)
 }
 
+// Token types (the JWS typ header) Rotor signs: access tokens are
+// at+jwt (RFC 9068 §2.1), id_tokens JWT (OpenID Connect Core §2 lets an
+// id_token's typ be JWT; RFC 8725 §3.11 asks that each kind of token be
+// told apart by it). One key signs both; the typ keeps one from passing
+// for the other.
+const (
+	TypeAccessToken = "at+jwt"
+	TypeJWT         = "JWT"
+)
+
+// types are the typ values Sign accepts, each with the signer options
+// that write it.
+var types = []string{TypeAccessToken, TypeJWT}
+
 // key is a decrypted signing key.
 type key struct {
-	meta   store.SigningKey
-	signer jose.Signer
-	public jose.JSONWebKey
+	meta store.SigningKey
+	// signers holds one signer per entry of types, in the same order.
+	signers []jose.Signer
+	public  jose.JSONWebKey
 }
 
 // snapshot is the key set at one moment: immutable once built.
@@ -358,13 +374,17 @@ func (m *Manager) read(ctx context.Context) (*snapshot, error) {
 		if err := pub.UnmarshalJSON(meta.PublicJWK); err != nil {
 			return nil, fmt.Errorf("keys: key %s public part: %w", meta.ID, err)
 		}
-		signer, err := jose.NewSigner(
-			jose.SigningKey{Algorithm: jose.SignatureAlgorithm(meta.Algorithm), Key: jose.JSONWebKey{Key: priv, KeyID: meta.ID}},
-			(&jose.SignerOptions{}).WithType("at+jwt"))
-		if err != nil {
-			return nil, fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
+		k := &key{meta: meta, public: pub}
+		for _, typ := range types {
+			signer, err := jose.NewSigner(
+				jose.SigningKey{Algorithm: jose.SignatureAlgorithm(meta.Algorithm), Key: jose.JSONWebKey{Key: priv, KeyID: meta.ID}},
+				(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+			if err != nil {
+				return nil, fmt.Errorf("keys: key %s signer: %w", meta.ID, err)
+			}
+			k.signers = append(k.signers, signer)
 		}
-		snap.keys = append(snap.keys, &key{meta: meta, signer: signer, public: pub})
+		snap.keys = append(snap.keys, k)
 	}
 	return snap, nil
 }
@@ -396,9 +416,17 @@ func (m *Manager) current(ctx context.Context) (*snapshot, error) {
 // ErrNoKey is returned by Sign when no key is active.
 var ErrNoKey = errors.New("keys: no active signing key; run EnsureCurrent")
 
-// Sign returns a compact JWS of claims with header typ "at+jwt", signed by
-// the newest key that is active now.
-func (m *Manager) Sign(ctx context.Context, claims any) (string, string, error) {
+// Sign returns a compact JWS with header typ (TypeAccessToken or TypeJWT),
+// signed by the newest key that is active now. claims is called with that
+// key's alg and returns the claims to sign: an id_token's at_hash depends
+// on the alg (OpenID Connect Core §3.1.3.6), and the key is chosen only
+// here, so a rotation between choosing and signing cannot make them
+// disagree.
+func (m *Manager) Sign(ctx context.Context, typ string, claims func(alg string) (any, error)) (string, string, error) {
+	t := slices.Index(types, typ)
+	if t < 0 {
+		return "", "", fmt.Errorf("keys: unknown token type %q", typ)
+	}
 	s, err := m.current(ctx)
 	if err != nil {
 		return "", "", err
@@ -413,11 +441,15 @@ func (m *Manager) Sign(ctx context.Context, claims any) (string, string, error) 
 	if signing == nil {
 		return "", "", ErrNoKey
 	}
-	payload, err := json.Marshal(claims)
+	c, err := claims(signing.meta.Algorithm)
 	if err != nil {
 		return "", "", fmt.Errorf("keys: claims: %w", err)
 	}
-	jws, err := signing.signer.Sign(payload)
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: claims: %w", err)
+	}
+	jws, err := signing.signers[t].Sign(payload)
 	if err != nil {
 		return "", "", fmt.Errorf("keys: sign: %w", err)
 	}
@@ -426,6 +458,28 @@ func (m *Manager) Sign(ctx context.Context, claims any) (string, string, error) 
 		return "", "", fmt.Errorf("keys: serialize: %w", err)
 	}
 	return tok, signing.meta.ID, nil
+}
+
+// Claims returns a claims function for Sign that ignores the alg.
+func Claims(c any) func(alg string) (any, error) {
+	return func(string) (any, error) { return c, nil }
+}
+
+// Algorithms returns the algs of the published keys, each once, oldest
+// key first: what verifiers of Rotor's tokens must accept now (the
+// metadata's id_token_signing_alg_values_supported).
+func (m *Manager) Algorithms(ctx context.Context) ([]string, error) {
+	s, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var algs []string
+	for _, k := range s.keys {
+		if !slices.Contains(algs, k.meta.Algorithm) {
+			algs = append(algs, k.meta.Algorithm)
+		}
+	}
+	return algs, nil
 }
 
 // JWKS returns the JSON Web Key Set of the published keys, public parts
@@ -444,16 +498,20 @@ func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
 
 // Verify errors.
 var (
-	ErrInvalid    = errors.New("keys: token is not a valid signed access token")
+	ErrInvalid    = errors.New("keys: token is not a valid signed token of the expected type")
 	ErrUnknownKey = errors.New("keys: token was signed by an unknown key")
 )
 
 // Verify checks a compact JWS against the published keys and returns its
 // payload. Only the algorithms of published keys are accepted (never
-// "none", never HMAC), the header must say typ at+jwt, and the key is
+// "none", never HMAC), the header must say typ (TypeAccessToken, which
+// may also be spelt application/at+jwt, or TypeJWT), and the key is
 // chosen by kid among the published ones; an unknown kid reloads the key
 // set once. Claims are the caller's to check.
-func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
+func (m *Manager) Verify(ctx context.Context, typ, token string) ([]byte, error) {
+	if !slices.Contains(types, typ) {
+		return nil, fmt.Errorf("keys: unknown token type %q", typ)
+	}
 	s, err := m.current(ctx)
 	if err != nil {
 		return nil, err
@@ -463,8 +521,7 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
 		return nil, ErrInvalid
 	}
 	h := jws.Signatures[0].Protected
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if t := strings.ToLower(typ); t != "at+jwt" && t != "application/at+jwt" {
+	if !isType(h, typ) {
 		return nil, ErrInvalid
 	}
 	k := s.find(h.KeyID)
@@ -488,6 +545,16 @@ func (m *Manager) Verify(ctx context.Context, token string) ([]byte, error) {
 		return nil, ErrInvalid
 	}
 	return payload, nil
+}
+
+// isType reports whether the header's typ is want, compared without
+// regard to case and with an optional "application/" prefix (RFC 7515
+// §4.1.9).
+func isType(h jose.Header, want string) bool {
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	typ = strings.ToLower(typ)
+	typ = strings.TrimPrefix(typ, "application/")
+	return typ == strings.ToLower(want)
 }
 
 func (s *snapshot) find(kid string) *key {

@@ -51,7 +51,7 @@ func setup(t testing.TB, alg string) (*keys.Manager, store.Store, *clock) {
 
 func sign(t testing.TB, m *keys.Manager) (string, string) {
 	t.Helper()
-	tok, kid, err := m.Sign(context.Background(), map[string]any{"sub": "alice", "jti": secret.NewID()})
+	tok, kid, err := m.Sign(context.Background(), keys.TypeAccessToken, keys.Claims(map[string]any{"sub": "alice", "jti": secret.NewID()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +104,56 @@ func TestSignAndVerifyEachAlgorithm(t *testing.T) {
 			if h["typ"] != "at+jwt" || h["alg"] != alg || h["kid"] != kid {
 				t.Fatalf("header %v", h)
 			}
-			payload, err := m.Verify(context.Background(), tok)
+			payload, err := m.Verify(context.Background(), keys.TypeAccessToken, tok)
 			if err != nil || !bytes.Contains(payload, []byte(`"sub":"alice"`)) {
 				t.Fatalf("verify: %s %v", payload, err)
+			}
+		})
+	}
+}
+
+// TestTypesAreKeptApart: one key signs access tokens (typ at+jwt) and
+// id_tokens (typ JWT), and neither verifies as the other, so that an
+// id_token is never taken for an access token nor the reverse. The claims
+// function learns the alg of the key that signs.
+func TestTypesAreKeptApart(t *testing.T) {
+	for _, alg := range []string{keys.ES256, keys.EdDSA, keys.RS256} {
+		t.Run(alg, func(t *testing.T) {
+			ctx := context.Background()
+			m, _, _ := setup(t, alg)
+			var seen string
+			id, _, err := m.Sign(ctx, keys.TypeJWT, func(a string) (any, error) {
+				seen = a
+				return map[string]any{"sub": "alice"}, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen != alg {
+				t.Fatalf("claims saw alg %q, want %q", seen, alg)
+			}
+			if h := header(t, id); h["typ"] != "JWT" || h["alg"] != alg {
+				t.Fatalf("id_token header %v", h)
+			}
+			access, _ := sign(t, m)
+			if _, err := m.Verify(ctx, keys.TypeJWT, id); err != nil {
+				t.Fatalf("id_token as JWT: %v", err)
+			}
+			if _, err := m.Verify(ctx, keys.TypeAccessToken, id); !errors.Is(err, keys.ErrInvalid) {
+				t.Fatalf("id_token verified as an access token: %v", err)
+			}
+			if _, err := m.Verify(ctx, keys.TypeJWT, access); !errors.Is(err, keys.ErrInvalid) {
+				t.Fatalf("access token verified as an id_token: %v", err)
+			}
+			if _, _, err := m.Sign(ctx, "dpop+jwt", keys.Claims(map[string]any{})); err == nil {
+				t.Fatal("signed a token of an unknown type")
+			}
+			if _, err := m.Verify(ctx, "dpop+jwt", access); err == nil {
+				t.Fatal("verified a token of an unknown type")
+			}
+			algs, err := m.Algorithms(ctx)
+			if err != nil || len(algs) != 1 || algs[0] != alg {
+				t.Fatalf("Algorithms = %v, %v", algs, err)
 			}
 		})
 	}
@@ -198,7 +245,7 @@ func TestPrivateKeysAreSealedAtRest(t *testing.T) {
 	}
 	// A manager with another master key refuses to load it.
 	bad := keys.NewManager(st, other, keys.Options{})
-	if _, _, err := bad.Sign(ctx, map[string]string{}); err == nil {
+	if _, _, err := bad.Sign(ctx, keys.TypeAccessToken, keys.Claims(map[string]string{})); err == nil {
 		t.Fatal("signed with a key sealed under another master key")
 	}
 }
@@ -229,7 +276,7 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 		"garbage":     "a.b.c",
 		"empty":       "",
 	} {
-		if _, err := m.Verify(ctx, tok); err == nil {
+		if _, err := m.Verify(ctx, keys.TypeAccessToken, tok); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -247,7 +294,7 @@ func TestConcurrentSign(t *testing.T) {
 					clk.Advance(time.Second) // forces reloads under load
 				}
 				tok, _ := sign(t, m)
-				if _, err := m.Verify(context.Background(), tok); err != nil {
+				if _, err := m.Verify(context.Background(), keys.TypeAccessToken, tok); err != nil {
 					t.Error(err)
 					return
 				}
@@ -266,7 +313,7 @@ func FuzzVerify(f *testing.F) {
 	// Verify must never panic on hostile input, and whatever it accepts
 	// must carry the signed payload.
 	f.Fuzz(func(t *testing.T, s string) {
-		payload, err := m.Verify(context.Background(), s)
+		payload, err := m.Verify(context.Background(), keys.TypeAccessToken, s)
 		if err == nil && !json.Valid(payload) {
 			t.Fatalf("accepted %q with payload %q", s, payload)
 		}
@@ -279,7 +326,7 @@ func BenchmarkSignES256(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := m.Sign(ctx, claims); err != nil {
+		if _, _, err := m.Sign(ctx, keys.TypeAccessToken, keys.Claims(claims)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -316,7 +363,7 @@ func TestUnknownKidReloadsAtMostOncePerInterval(t *testing.T) {
 	clk.Advance(time.Minute)
 	before := st.lists.Load()
 	for range 100 {
-		if _, err := m.Verify(ctx, forged); !errors.Is(err, keys.ErrUnknownKey) {
+		if _, err := m.Verify(ctx, keys.TypeAccessToken, forged); !errors.Is(err, keys.ErrUnknownKey) {
 			t.Fatalf("made-up kid: %v", err)
 		}
 	}
@@ -339,7 +386,7 @@ func TestUnknownKidReloadsAtMostOncePerInterval(t *testing.T) {
 	if kid != next.ID {
 		t.Fatalf("the other replica signs with %s, not its new key %s", kid, next.ID)
 	}
-	if _, err := m.Verify(ctx, fresh); err != nil {
+	if _, err := m.Verify(ctx, keys.TypeAccessToken, fresh); err != nil {
 		t.Fatalf("a key rotated in elsewhere: %v", err)
 	}
 }

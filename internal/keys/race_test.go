@@ -112,7 +112,7 @@ func TestReplicasStartingTogetherMakeOneKey(t *testing.T) {
 				if kid != all[0].ID {
 					t.Fatalf("round %d: replica %d signs with %s, not the one key %s", round, i, kid, all[0].ID)
 				}
-				if _, err := ms[1-i].Verify(ctx, tok); err != nil {
+				if _, err := ms[1-i].Verify(ctx, keys.TypeAccessToken, tok); err != nil {
 					t.Fatalf("round %d: a replica does not verify the other's token: %v", round, err)
 				}
 			}

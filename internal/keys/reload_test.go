@@ -103,7 +103,7 @@ func TestOutageServesCachedKeysAndBacksOff(t *testing.T) {
 	if _, got := sign(t, m); got != kid {
 		t.Fatalf("signed with %s during the outage, want %s", got, kid)
 	}
-	if _, err := m.Verify(ctx, tok); err != nil {
+	if _, err := m.Verify(ctx, keys.TypeAccessToken, tok); err != nil {
 		t.Fatalf("verify during the outage: %v", err)
 	}
 
@@ -164,7 +164,7 @@ func TestOutageConcurrentCallersShareOneRead(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			_, got, err := m.Sign(context.Background(), map[string]any{"sub": "alice"})
+			_, got, err := m.Sign(context.Background(), keys.TypeAccessToken, keys.Claims(map[string]any{"sub": "alice"}))
 			if err != nil || got != kid {
 				t.Errorf("sign during the outage: %s, %v", got, err)
 			}
@@ -199,7 +199,7 @@ func TestReloadInFlightDoesNotHoldCallers(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 49 {
 			wg.Go(func() {
-				_, got, err := m.Sign(context.Background(), map[string]any{"sub": "alice"})
+				_, got, err := m.Sign(context.Background(), keys.TypeAccessToken, keys.Claims(map[string]any{"sub": "alice"}))
 				if err != nil || got != kid {
 					t.Errorf("sign while a reload is in flight: %s, %v", got, err)
 				}

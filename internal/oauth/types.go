@@ -40,6 +40,8 @@ type TokenResponse struct {
 	RefreshToken          string `json:"refresh_token,omitempty"`
 	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in,omitempty"`
 	Scope                 string `json:"scope,omitempty"`
+	// IDToken is the OpenID Connect id_token (OIDC Core §3.1.3.3).
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // Introspection is an introspection response (RFC 7662 §2.2). An inactive

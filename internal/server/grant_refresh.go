@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
@@ -52,7 +53,21 @@ func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Toke
 		return nil, err
 	}
 	at := token.Access{JTI: jti, Subject: fg.Family.Subject, SID: fg.Family.ID, Scopes: fg.Scopes, TTL: g.families.AccessTTL(req.client)}
-	return respond(ctx, g.tokens, req, at, fg, g.now())
+	resp, err := respond(ctx, g.tokens, req, at, fg, g.now())
+	if err != nil || !slices.Contains(fg.Family.Scopes, "openid") {
+		return resp, err
+	}
+	// OIDC Core §12.2: a refresh of an OpenID Connect grant answers with
+	// a new id_token for the same subject and session, with the original
+	// auth_time and no nonce.
+	resp.IDToken, err = g.tokens.IssueID(ctx, token.ID{
+		Subject: fg.Family.Subject, ClientID: req.client.ID, SID: fg.Family.SessionID,
+		AuthTime: fg.Family.AuthTime, AccessToken: resp.AccessToken, TTL: at.TTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // familyError maps a refusal of the family package to its RFC error.

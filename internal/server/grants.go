@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/store"
@@ -27,6 +28,7 @@ type grantDeps struct {
 	store    store.Store
 	families *family.Service
 	users    *users.Service
+	authz    *authz.Service
 	tokens   *token.Issuer
 	refusals audit.Recorder
 	now      func() time.Time
@@ -61,10 +63,10 @@ func register(name string, build func(grantDeps) grant) struct{} {
 // order keeps the registry in a stable, readable order: the grants that
 // existed first, then the others by name.
 func order(name string) int {
-	if i := slices.Index([]string{oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword}, name); i >= 0 {
+	if i := slices.Index([]string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword}, name); i >= 0 {
 		return i
 	}
-	return 3
+	return 4
 }
 
 // GrantTypes returns the grant types the token endpoint serves, which are

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
@@ -38,6 +37,8 @@ type Options struct {
 	// Families creates and rotates refresh-token families; its settings
 	// (token lifetimes, grace) are the server's.
 	Families *family.Service
+	// Authz redeems authorization codes.
+	Authz *authz.Service
 	// Users authenticates users (the password grant).
 	Users *users.Service
 	// Passwords bounds the argon2id verifications of chosen client
@@ -58,7 +59,7 @@ type Options struct {
 	// (RFC 9449 §8), which bounds the life of a proof made in advance.
 	DPoPNonce bool
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
-	// client (see [ClientIP]); behind a load balancer, without them every
+	// client (see [oauth.ClientIP]); behind a load balancer, without them every
 	// client has the balancer's address, and one caller's failures count
 	// against everyone's.
 	TrustedProxies []netip.Prefix
@@ -68,6 +69,11 @@ type Options struct {
 	// the HTTP server's write timeout, so that no answer is lost. Zero
 	// means DefaultDBTimeout.
 	DBTimeout time.Duration
+	// ErrorPage shows a person an error of the authorization endpoint
+	// that must not be redirected to the client (unknown client,
+	// unregistered redirect URI): internal/web's page, so that this
+	// package writes no HTML.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
 }
 
 // DefaultDBTimeout is the deadline of a request's database work.
@@ -91,8 +97,8 @@ type Server struct {
 
 // New validates opts and returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil || opts.Refusals == nil {
-		return nil, errors.New("server: Store, Secrets, Signer, Families, Users, Passwords and Refusals are required")
+	if opts.Store == nil || opts.Secrets == nil || opts.Signer == nil || opts.Families == nil || opts.Users == nil || opts.Passwords == nil || opts.Refusals == nil || opts.Authz == nil || opts.ErrorPage == nil {
+		return nil, errors.New("server: Store, Secrets, Signer, Families, Users, Passwords, Refusals, Authz and ErrorPage are required")
 	}
 	opts.Issuer = strings.TrimRight(opts.Issuer, "/")
 	iss, err := url.Parse(opts.Issuer)
@@ -123,7 +129,7 @@ func New(opts Options) (*Server, error) {
 		now:      opts.Now,
 	}
 	s.grants = newGrants(grantDeps{
-		store: opts.Store, families: opts.Families, users: opts.Users, tokens: s.tokens, refusals: opts.Refusals, now: opts.Now, log: opts.Log,
+		store: opts.Store, families: opts.Families, users: opts.Users, authz: opts.Authz, tokens: s.tokens, refusals: opts.Refusals, now: opts.Now, log: opts.Log,
 	})
 	s.routes()
 	return s, nil
@@ -134,6 +140,8 @@ func (s *Server) Families() *family.Service { return s.families }
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
+	m.HandleFunc("GET /oauth2/authorize", s.handleAuthorize)
+	m.HandleFunc("POST /oauth2/authorize", s.handleAuthorize)
 	m.HandleFunc("POST /oauth2/token", s.handleToken)
 	m.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
 	m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
@@ -167,66 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // meta describes the request for the audit trail and the limits: the
 // client's address and user agent.
 func (s *Server) meta(r *http.Request) audit.Meta {
-	return audit.Meta{IP: cleanHeader(ClientIP(r, s.opts.TrustedProxies)), UserAgent: cleanHeader(r.UserAgent())}
-}
-
-// ClientIP is the address of the request's client: the peer's, unless the
-// peer is a trusted proxy, in which case the X-Forwarded-For chain is
-// read from the right, past every trusted proxy, to the first address
-// that is not one (RFC 7239 §5.2 describes the chain). Addresses a client
-// wrote itself, to the left of that, never count.
-func ClientIP(r *http.Request, trusted []netip.Prefix) string {
-	peer, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		peer = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(peer)
-	if err != nil || !trustedAddr(addr, trusted) {
-		return peer
-	}
-	var hops []string
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		for h := range strings.SplitSeq(v, ",") {
-			hops = append(hops, strings.TrimSpace(h))
-		}
-	}
-	client := peer
-	for i := len(hops) - 1; i >= 0 && i >= len(hops)-32; i-- {
-		a, err := netip.ParseAddr(hops[i])
-		if err != nil {
-			break // a garbled hop: what is left of it is not to be believed
-		}
-		client = a.Unmap().String()
-		if !trustedAddr(a, trusted) {
-			break
-		}
-	}
-	return client
-}
-
-func trustedAddr(a netip.Addr, trusted []netip.Prefix) bool {
-	a = a.Unmap()
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// cleanHeader makes a header value fit for the audit trail: valid UTF-8
-// (HTTP allows Latin-1 bytes), no NUL, at most 256 bytes cut on a
-// character boundary.
-func cleanHeader(s string) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-	if len(s) <= 256 {
-		return s
-	}
-	cut := 256
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
+	return audit.Meta{IP: oauth.CleanHeader(oauth.ClientIP(r, s.opts.TrustedProxies)), UserAgent: oauth.CleanHeader(r.UserAgent())}
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {

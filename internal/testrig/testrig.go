@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/server"
+	"github.com/rotor-auth/rotor/internal/session"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/users"
 )
@@ -47,7 +49,11 @@ type Rig struct {
 	Secrets *secret.Keys
 	Keys    *keys.Manager
 	Server  *server.Server
-	HTTP    *httptest.Server
+	// Authz issues codes and Sessions starts browser sessions, as the
+	// sign-in pages do.
+	Authz    *authz.Service
+	Sessions *session.Service
+	HTTP     *httptest.Server
 	// URL is the issuer, http://127.0.0.1:PORT.
 	URL  string
 	Logs *Logs
@@ -97,6 +103,10 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 	if o.Users == nil {
 		o.Users = users.New(st, o.Families, o.Passwords, now, users.WithLog(log))
 	}
+	if o.Authz == nil {
+		o.Authz = authz.New(st, secrets, o.Families, now, log)
+	}
+	sessions := session.New(st, secrets, o.Families, now)
 	srv, err := server.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +114,7 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 	ts.Config.Handler = srv
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &Rig{Store: st, Secrets: secrets, Keys: km, Server: srv, HTTP: ts, URL: issuer, Logs: logs}
+	return &Rig{Store: st, Secrets: secrets, Keys: km, Server: srv, HTTP: ts, URL: issuer, Logs: logs, Authz: o.Authz, Sessions: sessions}
 }
 
 // Client returns an HTTP client for the rig.

@@ -1,8 +1,9 @@
 // Package token issues and verifies Rotor's access tokens: RFC 9068 JWTs
 // (typ at+jwt) with the claims iss sub aud exp iat nbf jti client_id
-// scope sid, and cnf.jkt when DPoP-bound (RFC 9449 §6.1). The token
-// endpoint, introspection and revocation use it, and later id_tokens,
-// userinfo and logout.
+// scope sid, and cnf.jkt when DPoP-bound (RFC 9449 §6.1); and OpenID
+// Connect id_tokens (typ JWT, see id.go). The token endpoint,
+// introspection, revocation, userinfo and logout use it. One signing key
+// signs both kinds; the typ header keeps one from passing for the other.
 //
 // It imports internal/oauth and nothing else of Rotor's.
 package token
@@ -19,14 +20,29 @@ import (
 // package's Manager is the implementation. All methods are safe for
 // concurrent use; Sign is on the hot path and must not touch the database.
 type Signer interface {
-	// Sign returns a compact JWS of claims with typ at+jwt.
-	Sign(ctx context.Context, claims any) (token, kid string, err error)
+	// Sign returns a compact JWS with header typ ([TypeAccess] or
+	// [TypeID]) of the claims that claims returns when given the alg of
+	// the key that signs.
+	Sign(ctx context.Context, typ string, claims func(alg string) (any, error)) (token, kid string, err error)
 	// Verify checks a token's signature against the published keys and
-	// returns its payload; claims are the caller's to check.
-	Verify(ctx context.Context, token string) ([]byte, error)
+	// that its header says typ, and returns its payload; claims are the
+	// caller's to check.
+	Verify(ctx context.Context, typ, token string) ([]byte, error)
 	// JWKS returns the JSON Web Key Set of the published keys.
 	JWKS(ctx context.Context) ([]byte, error)
+	// Algorithms returns the algs of the published keys.
+	Algorithms(ctx context.Context) ([]string, error)
 }
+
+// The typ headers of Rotor's tokens (the same values as the keys
+// package's TypeAccessToken and TypeJWT).
+const (
+	// TypeAccess is an access token's (RFC 9068 §2.1).
+	TypeAccess = "at+jwt"
+	// TypeID is an id_token's (OpenID Connect Core §2 allows it; RFC 8725
+	// §3.11 asks that kinds of JWT be told apart).
+	TypeID = "JWT"
+)
 
 // Claims are the claims of an access token (RFC 9068 §2.2).
 type Claims struct {
@@ -83,7 +99,7 @@ func (i *Issuer) Issue(ctx context.Context, a Access) (string, *Claims, error) {
 	if a.JKT != "" {
 		c.Cnf = &oauth.Confirmation{JKT: a.JKT}
 	}
-	tok, _, err := i.signer.Sign(ctx, c)
+	tok, _, err := i.signer.Sign(ctx, TypeAccess, func(string) (any, error) { return c, nil })
 	if err != nil {
 		return "", nil, err
 	}
@@ -96,14 +112,14 @@ const MaxLen = 8 << 10
 // Leeway is the clock skew allowed on nbf.
 const Leeway = 60 * time.Second
 
-// Verify checks an access token's signature, issuer and, with
-// checkExpiry, its lifetime, and returns its claims; ok is false for a
-// token Rotor would not accept.
+// Verify checks an access token's signature, type (at+jwt: never an
+// id_token), issuer and, with checkExpiry, its lifetime, and returns its
+// claims; ok is false for a token Rotor would not accept.
 func (i *Issuer) Verify(ctx context.Context, tok string, checkExpiry bool) (*Claims, bool) {
 	if len(tok) > MaxLen {
 		return nil, false
 	}
-	payload, err := i.signer.Verify(ctx, tok)
+	payload, err := i.signer.Verify(ctx, TypeAccess, tok)
 	if err != nil {
 		return nil, false
 	}

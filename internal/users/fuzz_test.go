@@ -1,6 +1,7 @@
 package users_test
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -45,6 +46,27 @@ func FuzzPassword(f *testing.F) {
 		}
 		if again, err := users.Password(n); err != nil || again != n {
 			t.Fatalf("Password(%q) = %q, then %q (%v)", s, n, again, err)
+		}
+	})
+}
+
+// FuzzEmail: Email never panics; what it accepts is bounded, has one @
+// with text on each side and no spaces, and is its own normal form.
+func FuzzEmail(f *testing.F) {
+	for _, s := range []string{"alice@example.com", "A@EXAMPLE.COM", "a@b@c", "a @b", "a@\u0130.com", "@", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := users.Email(s)
+		if err != nil {
+			return
+		}
+		if len(e) == 0 || len(e) > users.MaxEmailLen || strings.Count(e, "@") != 1 || strings.ContainsAny(e, " \t\r\n") ||
+			strings.HasPrefix(e, "@") || strings.HasSuffix(e, "@") {
+			t.Fatalf("Email(%q) = %q", s, e)
+		}
+		if again, err := users.Email(e); err != nil || again != e {
+			t.Fatalf("Email(%q) = %q, then %q (%v)", s, e, again, err)
 		}
 	})
 }

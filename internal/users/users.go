@@ -1,5 +1,5 @@
 // Package users owns the rules for users (resource owners): how usernames
-// and passwords are written (PRECIS, RFC 8265), how a user is created,
+// and passwords are written (PRECIS, RFC 8265) and email addresses, how a user is created,
 // disabled, enabled and given a new password (one transaction each, which
 // also ends the user's sessions where it must, audited with its actor),
 // and how a user is authenticated (argon2id through a bounded
@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/secure/precis"
@@ -101,6 +103,46 @@ func Password(s string) (string, error) {
 	return n, nil
 }
 
+// MaxEmailLen bounds an email address, in bytes (RFC 5321 §4.5.3.1.3:
+// a path is at most 256 octets, with its angle brackets).
+const MaxEmailLen = 254
+
+// Email returns the form of an email address Rotor keeps: the local part
+// as written (it may be case-sensitive, RFC 5321 §2.4), the domain in
+// lower case. The check is loose on purpose (one @, something on each
+// side, no spaces or control characters, a domain without empty labels,
+// at most MaxEmailLen bytes): only sending mail proves an address.
+func Email(s string) (string, error) {
+	if s == "" {
+		return "", invalid("the email address is empty")
+	}
+	if len(s) > MaxEmailLen {
+		return "", invalid("the email address is longer than %d bytes", MaxEmailLen)
+	}
+	if !utf8.ValidString(s) {
+		return "", invalid("the email address is not text (UTF-8)")
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return "", invalid("the email address %q holds a space or a character that is not printable", s)
+		}
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+		return "", invalid("the email address %q is not name@domain, with one @", s)
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if label == "" {
+			return "", invalid("the email address %q has a domain with an empty part", s)
+		}
+	}
+	e := local + "@" + strings.ToLower(domain)
+	if len(e) > MaxEmailLen { // lower case may be longer, in a few scripts
+		return "", invalid("the email address is longer than %d bytes", MaxEmailLen)
+	}
+	return e, nil
+}
+
 // Service changes and authenticates users. It is safe for concurrent use.
 type Service struct {
 	st    store.Store
@@ -166,8 +208,26 @@ func (e *Throttled) Error() string {
 	return fmt.Sprintf("users: too many failed sign-ins; retry in %s", e.RetryAfter.Round(time.Second))
 }
 
+// CreateOption sets something more on a new user.
+type CreateOption func(*store.User) error
+
+// WithEmail gives a new user an email address (checked by [Email]), for
+// the OpenID Connect email scope; verified is what the email_verified
+// claim says: that someone checked the address belongs to the user
+// (OIDC Core §5.1), which relying parties may take as proof of it.
+func WithEmail(addr string, verified bool) CreateOption {
+	return func(u *store.User) error {
+		e, err := Email(addr)
+		if err != nil {
+			return err
+		}
+		u.Email, u.EmailVerified = e, verified
+		return nil
+	}
+}
+
 // Create creates a user with a password, recorded as user_created.
-func (s *Service) Create(ctx context.Context, username, password string, m audit.Meta) (*store.User, error) {
+func (s *Service) Create(ctx context.Context, username, password string, m audit.Meta, opts ...CreateOption) (*store.User, error) {
 	name, err := Username(username)
 	if err != nil {
 		return nil, err
@@ -177,7 +237,13 @@ func (s *Service) Create(ctx context.Context, username, password string, m audit
 		return nil, err
 	}
 	now := s.now().UTC()
-	u := &store.User{ID: secret.NewID(), Username: name, PasswordPHC: secret.HashPassword(pw), CreatedAt: now, UpdatedAt: now}
+	u := &store.User{ID: secret.NewID(), Username: name, CreatedAt: now, UpdatedAt: now}
+	for _, o := range opts {
+		if err := o(u); err != nil {
+			return nil, err
+		}
+	}
+	u.PasswordPHC = secret.HashPassword(pw) // slow: once every rule passed
 	err = s.st.Tx(ctx, func(tx store.Tx) error {
 		// A user's subject never equals a client id (RFC 9068 §5: a
 		// client_credentials token's sub is the client id).

@@ -83,6 +83,73 @@ func TestUsernamesArePRECIS(t *testing.T) {
 	})
 }
 
+// TestCreateWithEmail: an email address given at creation is stored (its
+// domain in lower case) with the verified flag the caller gave, and
+// read back; a malformed one creates no user.
+func TestCreateWithEmail(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st)
+		ctx := context.Background()
+		u, err := fx.us.Create(ctx, "grace", "correct horse", cli, users.WithEmail("Grace.H@Example.COM", true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fx.us.Lookup(ctx, "grace")
+		if err != nil || got.ID != u.ID || got.Email != "Grace.H@example.com" || !got.EmailVerified {
+			t.Fatalf("stored %+v, %v; want Grace.H@example.com, verified", got, err)
+		}
+		v, err := fx.us.Create(ctx, "heidi", "correct horse", cli, users.WithEmail("heidi@example.com", false))
+		if err != nil || v.EmailVerified {
+			t.Fatalf("unverified: %+v %v", v, err)
+		}
+		if got, _ := fx.us.Lookup(ctx, "heidi"); got.EmailVerified || got.Email != "heidi@example.com" {
+			t.Fatalf("stored %+v", got)
+		}
+		var ve *users.ValidationError
+		if _, err := fx.us.Create(ctx, "ivan", "correct horse", cli, users.WithEmail("ivan at example.com", true)); !errors.As(err, &ve) {
+			t.Fatalf("a malformed address: %v", err)
+		}
+		if _, err := fx.us.Lookup(ctx, "ivan"); !errors.Is(err, users.ErrNotFound) {
+			t.Fatalf("a user was created with a malformed address: %v", err)
+		}
+		if u, _ := fx.us.Create(ctx, "judy", "correct horse", cli); u.Email != "" || u.EmailVerified {
+			t.Fatalf("no address given: %+v", u)
+		}
+	})
+}
+
+func TestEmail(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice@example.com":                "alice@example.com",
+		"Alice@EXAMPLE.com":                "Alice@example.com",
+		"a+tag@sub.example.co.uk":          "a+tag@sub.example.co.uk",
+		"j\u00fcrgen@b\u00fccher.de":       "j\u00fcrgen@b\u00fccher.de",
+		"":                                 "",
+		"alice":                            "",
+		"@example.com":                     "",
+		"alice@":                           "",
+		"a@b@example.com":                  "",
+		"alice @example.com":               "",
+		"alice@example..com":               "",
+		"alice@.example.com":               "",
+		"alice@example.com.":               "",
+		"alice\x00@example.com":            "",
+		"alice@example.com\n":              "",
+		strings.Repeat("a", 250) + "@b.co": "",
+	} {
+		got, err := users.Email(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("Email(%q) = %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("Email(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
 // TestPasswordsArePRECIS: passwords are compared in their PRECIS
 // OpaqueString form (RFC 8265 §4.2, NFC), so the NFD spelling of a
 // password works where the NFC one does; and they have at least 8

@@ -219,6 +219,23 @@ func listIn(s []string) []string {
 	return s
 }
 
+// optListIn stores a list whose nil and empty differ: nil as NULL, empty
+// as an empty array.
+func optListIn(s []string) any {
+	if s == nil {
+		return nil
+	}
+	return s
+}
+
+// optListOut keeps NULL as nil and an empty array as empty.
+func optListOut(s []string) []string {
+	if s != nil && len(s) == 0 {
+		return []string{}
+	}
+	return s
+}
+
 // listOut returns nil for an empty list, as Go code usually writes it.
 func listOut(s []string) []string {
 	if len(s) == 0 {

@@ -7,14 +7,14 @@ import (
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
-const userCols = `id, username, password_phc, disabled, tokens_valid_after, created_at, updated_at`
+const userCols = `id, username, password_phc, disabled, tokens_valid_after, created_at, updated_at, email, email_verified`
 
 func scanUser(s scanner) (*store.User, error) {
 	var (
 		u                           store.User
 		validAfter, created, update *time.Time
 	)
-	if err := s.Scan(&u.ID, &u.Username, &u.PasswordPHC, &u.Disabled, &validAfter, &created, &update); err != nil {
+	if err := s.Scan(&u.ID, &u.Username, &u.PasswordPHC, &u.Disabled, &validAfter, &created, &update, &u.Email, &u.EmailVerified); err != nil {
 		return nil, mapErr(err)
 	}
 	u.TokensValidAfter, u.CreatedAt, u.UpdatedAt = timeOut(validAfter), timeOut(created), timeOut(update)
@@ -31,6 +31,8 @@ func userColumns(u *store.User) []column {
 		{"tokens_valid_after", timeIn(u.TokensValidAfter)},
 		{"created_at", timeIn(u.CreatedAt)},
 		{"updated_at", timeIn(u.UpdatedAt)},
+		{"email", u.Email},
+		{"email_verified", u.EmailVerified},
 	}
 }
 

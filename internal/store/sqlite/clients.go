@@ -9,23 +9,28 @@ import (
 
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
-	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect, tokens_valid_after`
+	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect, tokens_valid_after,
+	name, post_logout_redirect_uris, allowed_origins, skip_consent`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
 		c                        store.Client
 		grants, scopes, auds, ru string
+		postLogout               string
+		origins                  sql.NullString
 		grace, at, idle, abs     sql.NullInt64
 		created, updated, valid  sql.NullInt64
 	)
 	if err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds, &ru,
-		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Introspect, &valid); err != nil {
+		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Introspect, &valid,
+		&c.Name, &postLogout, &origins, &c.SkipConsent); err != nil {
 		return nil, mapErr(err)
 	}
 	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
 	c.GrantTypes, c.Scopes, c.Audiences, c.RedirectURIs = listOut(grants), listOut(scopes), listOut(auds), listOut(ru)
 	c.ReuseGrace, c.AccessTokenTTL, c.RefreshIdleTTL, c.RefreshAbsoluteTTL = durOut(grace), durOut(at), durOut(idle), durOut(abs)
 	c.CreatedAt, c.UpdatedAt, c.TokensValidAfter = timeOut(created), timeOut(updated), timeOut(valid)
+	c.PostLogoutRedirectURIs, c.AllowedOrigins = listOut(postLogout), optListOut(origins)
 	return &c, nil
 }
 
@@ -53,6 +58,10 @@ func clientColumns(c *store.Client) []column {
 		{"jwks_uri", c.JWKSURI},
 		{"introspect", c.Introspect},
 		{"tokens_valid_after", timeIn(c.TokensValidAfter)},
+		{"name", c.Name},
+		{"post_logout_redirect_uris", listIn(c.PostLogoutRedirectURIs)},
+		{"allowed_origins", optListIn(c.AllowedOrigins)},
+		{"skip_consent", c.SkipConsent},
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 const familyCols = `id, client_id, subject, scopes, dpop_jkt, generation, live_hash, prev_hash,
 	rotated_at, grace_sealed, grace_until, created_at, last_used_at, expires_at,
-	absolute_expires_at, last_ip, last_user_agent, revoked_at, revoke_reason`
+	absolute_expires_at, last_ip, last_user_agent, revoked_at, revoke_reason, session_id, auth_time`
 
 func scanFamily(s scanner) (*store.Family, error) {
 	var (
@@ -19,10 +19,11 @@ func scanFamily(s scanner) (*store.Family, error) {
 		scopes                                                string
 		gen                                                   int64
 		rotated, graceUntil, created, used, exp, abs, revoked sql.NullInt64
+		authTime                                              sql.NullInt64
 	)
 	if err := s.Scan(&f.ID, &f.ClientID, &f.Subject, &scopes, &f.DPoPJKT, &gen, &f.LiveHash, &f.PrevHash,
 		&rotated, &f.GraceSealed, &graceUntil, &created, &used, &exp, &abs, &f.LastIP, &f.LastUserAgent,
-		&revoked, &f.RevokeReason); err != nil {
+		&revoked, &f.RevokeReason, &f.SessionID, &authTime); err != nil {
 		return nil, mapErr(err)
 	}
 	f.Scopes = listOut(scopes)
@@ -30,6 +31,7 @@ func scanFamily(s scanner) (*store.Family, error) {
 	f.LiveHash, f.PrevHash, f.GraceSealed = bytesOut(f.LiveHash), bytesOut(f.PrevHash), bytesOut(f.GraceSealed)
 	f.RotatedAt, f.GraceUntil, f.CreatedAt = timeOut(rotated), timeOut(graceUntil), timeOut(created)
 	f.LastUsedAt, f.ExpiresAt, f.AbsoluteExpiresAt, f.RevokedAt = timeOut(used), timeOut(exp), timeOut(abs), timeOut(revoked)
+	f.AuthTime = timeOut(authTime)
 	return &f, nil
 }
 
@@ -59,6 +61,8 @@ func familyColumns(f *store.Family) ([]column, error) {
 		{"last_user_agent", f.LastUserAgent},
 		{"revoked_at", timeIn(f.RevokedAt)},
 		{"revoke_reason", f.RevokeReason},
+		{"session_id", f.SessionID},
+		{"auth_time", timeIn(f.AuthTime)},
 	}, nil
 }
 
@@ -99,19 +103,15 @@ func (q *queries) UpdateFamily(ctx context.Context, f *store.Family) error {
 	return oneRow(q.w.ExecContext(ctx, query, args...))
 }
 
-// RevokeFamilies revokes every live family of a client, a subject or both.
+// RevokeFamilies revokes every live family of a client, a subject, a
+// browser session, or any of them together.
 func (q *queries) RevokeFamilies(ctx context.Context, filter store.FamilyFilter, reason string, at time.Time) ([]string, error) {
-	if filter.ClientID == "" && filter.Subject == "" {
-		return nil, errors.New("sqlite: RevokeFamilies needs a client or a subject")
+	if filter.ClientID == "" && filter.Subject == "" && filter.SessionID == "" {
+		return nil, errors.New("sqlite: RevokeFamilies needs a client, a subject or a session")
 	}
 	w := where{}
 	w.add("revoked_at IS NULL")
-	if filter.ClientID != "" {
-		w.add("client_id = ?", filter.ClientID)
-	}
-	if filter.Subject != "" {
-		w.add("subject = ?", filter.Subject)
-	}
+	filterFamilies(&w, filter)
 	args := append([]any{timeIn(at), reason}, w.args...)
 	return list(ctx, q.w, scanString, `UPDATE families SET revoked_at = ?, revoke_reason = ?,
 		grace_sealed = NULL, grace_until = NULL`+w.sql()+` RETURNING id`, args...)
@@ -137,12 +137,7 @@ func (q *queries) RevokeFamily(ctx context.Context, id, reason string, at time.T
 // ListFamilies returns matching families, least recently used first.
 func (q *queries) ListFamilies(ctx context.Context, filter store.FamilyFilter) ([]store.Family, error) {
 	w := where{}
-	if filter.ClientID != "" {
-		w.add("client_id = ?", filter.ClientID)
-	}
-	if filter.Subject != "" {
-		w.add("subject = ?", filter.Subject)
-	}
+	filterFamilies(&w, filter)
 	if filter.LiveOnly {
 		now := timeIn(filter.Now)
 		w.add("revoked_at IS NULL AND expires_at > ? AND absolute_expires_at > ?", now, now)
@@ -153,6 +148,22 @@ func (q *queries) ListFamilies(ctx context.Context, filter store.FamilyFilter) (
 		w.args = append(w.args, filter.Limit)
 	}
 	return list(ctx, q.r, scanFamily, query, w.args...)
+}
+
+// filterFamilies adds the conditions of filter's ClientID, Subject and
+// SessionID to w.
+func filterFamilies(w *where, filter store.FamilyFilter) {
+	if filter.ClientID != "" {
+		w.add("client_id = ?", filter.ClientID)
+	}
+	if filter.Subject != "" {
+		w.add("subject = ?", filter.Subject)
+	}
+	if filter.SessionID != "" {
+		// The first condition names the partial index's own, which SQLite
+		// cannot infer from a bound parameter.
+		w.add("session_id <> '' AND session_id = ?", filter.SessionID)
+	}
 }
 
 // CountFamilies returns the number of families.

@@ -230,6 +230,25 @@ func listOut(s string) []string {
 	return strings.Split(s, " ")
 }
 
+// optListIn stores a list whose nil and empty differ: nil as NULL, empty
+// as ”.
+func optListIn(s []string) any {
+	if s == nil {
+		return nil
+	}
+	return strings.Join(s, " ")
+}
+
+func optListOut(v sql.NullString) []string {
+	if !v.Valid {
+		return nil
+	}
+	if v.String == "" {
+		return []string{}
+	}
+	return strings.Split(v.String, " ")
+}
+
 func bytesOut(b []byte) []byte {
 	if len(b) == 0 {
 		return nil

@@ -150,3 +150,49 @@ func count(ctx context.Context, db *DB, fn func(store.Tx) (int, error)) (int, er
 	})
 	return n, err
 }
+
+// CreateAuthCode inserts a code; [store.ErrConflict] if its hash exists.
+func (db *DB) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateAuthCode(ctx, c) })
+}
+
+// LockAuthCode, outside a transaction, reads the code, as LockFamily does.
+func (db *DB) LockAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, error) {
+	return scanAuthCode(db.r.QueryRowContext(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = ?`, hash))
+}
+
+// UpdateAuthCode writes a code's UsedAt, FamilyID and AccessTokenID.
+func (db *DB) UpdateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateAuthCode(ctx, c) })
+}
+
+// DeleteExpiredAuthCodes deletes at most limit expired codes.
+func (db *DB) DeleteExpiredAuthCodes(ctx context.Context, before time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteExpiredAuthCodes(ctx, before, limit) })
+}
+
+// CreateSession inserts a session; [store.ErrConflict] if its id or hash
+// exists.
+func (db *DB) CreateSession(ctx context.Context, s *store.Session) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateSession(ctx, s) })
+}
+
+// UpdateSession writes the mutable fields of a session.
+func (db *DB) UpdateSession(ctx context.Context, s *store.Session) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateSession(ctx, s) })
+}
+
+// DeleteExpiredSessions deletes at most limit ended or expired sessions.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteExpiredSessions(ctx, before, limit) })
+}
+
+// PutConsent inserts or replaces a consent.
+func (db *DB) PutConsent(ctx context.Context, c *store.Consent) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.PutConsent(ctx, c) })
+}
+
+// DeleteConsents deletes the consents of a subject, a client or both.
+func (db *DB) DeleteConsents(ctx context.Context, subject, clientID string) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteConsents(ctx, subject, clientID) })
+}

@@ -264,3 +264,65 @@ func (p *probe) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 func (p *probe) DeleteSigningKey(ctx context.Context, id string) error {
 	return p.run(ctx, "DeleteSigningKey", func(q store.Queries) error { return q.DeleteSigningKey(ctx, id) })
 }
+
+// ---- store.AuthCodeQueries ----
+
+func (p *probe) CreateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	return p.run(ctx, "CreateAuthCode", func(q store.Queries) error { return q.CreateAuthCode(ctx, c) })
+}
+
+func (p *probe) LockAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, error) {
+	return get(p, ctx, "LockAuthCode", func(q store.Queries) (*store.AuthCode, error) { return q.LockAuthCode(ctx, hash) })
+}
+
+func (p *probe) UpdateAuthCode(ctx context.Context, c *store.AuthCode) error {
+	return p.run(ctx, "UpdateAuthCode", func(q store.Queries) error { return q.UpdateAuthCode(ctx, c) })
+}
+
+func (p *probe) DeleteExpiredAuthCodes(ctx context.Context, before time.Time, limit int) (int, error) {
+	return get(p, ctx, "DeleteExpiredAuthCodes", func(q store.Queries) (int, error) {
+		return q.DeleteExpiredAuthCodes(ctx, before, limit)
+	})
+}
+
+// ---- store.SessionQueries ----
+
+func (p *probe) CreateSession(ctx context.Context, s *store.Session) error {
+	return p.run(ctx, "CreateSession", func(q store.Queries) error { return q.CreateSession(ctx, s) })
+}
+
+func (p *probe) GetSession(ctx context.Context, id string) (*store.Session, error) {
+	return get(p, ctx, "GetSession", func(q store.Queries) (*store.Session, error) { return q.GetSession(ctx, id) })
+}
+
+func (p *probe) GetSessionByHash(ctx context.Context, hash []byte) (*store.Session, error) {
+	return get(p, ctx, "GetSessionByHash", func(q store.Queries) (*store.Session, error) { return q.GetSessionByHash(ctx, hash) })
+}
+
+func (p *probe) UpdateSession(ctx context.Context, s *store.Session) error {
+	return p.run(ctx, "UpdateSession", func(q store.Queries) error { return q.UpdateSession(ctx, s) })
+}
+
+func (p *probe) ListSessions(ctx context.Context, subject string, now time.Time) ([]store.Session, error) {
+	return get(p, ctx, "ListSessions", func(q store.Queries) ([]store.Session, error) { return q.ListSessions(ctx, subject, now) })
+}
+
+func (p *probe) DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error) {
+	return get(p, ctx, "DeleteExpiredSessions", func(q store.Queries) (int, error) {
+		return q.DeleteExpiredSessions(ctx, before, limit)
+	})
+}
+
+// ---- store.ConsentQueries ----
+
+func (p *probe) GetConsent(ctx context.Context, subject, clientID string) (*store.Consent, error) {
+	return get(p, ctx, "GetConsent", func(q store.Queries) (*store.Consent, error) { return q.GetConsent(ctx, subject, clientID) })
+}
+
+func (p *probe) PutConsent(ctx context.Context, c *store.Consent) error {
+	return p.run(ctx, "PutConsent", func(q store.Queries) error { return q.PutConsent(ctx, c) })
+}
+
+func (p *probe) DeleteConsents(ctx context.Context, subject, clientID string) (int, error) {
+	return get(p, ctx, "DeleteConsents", func(q store.Queries) (int, error) { return q.DeleteConsents(ctx, subject, clientID) })
+}

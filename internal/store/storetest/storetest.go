@@ -39,6 +39,14 @@ var queryTests = []struct {
 	{"Events", testEvents},
 	{"SigningKeys", testSigningKeys},
 	{"CreateSigningKeyIfNoneAfter", testCreateSigningKeyIfNoneAfter},
+	{"FamiliesBySession", testFamiliesBySession},
+	{"AuthCodes", testAuthCodes},
+	{"DeleteExpiredAuthCodes", testDeleteExpiredAuthCodes},
+	{"Sessions", testSessions},
+	{"ListSessions", testListSessions},
+	{"DeleteExpiredSessions", testDeleteExpiredSessions},
+	{"Consents", testConsents},
+	{"DeleteConsents", testDeleteConsents},
 }
 
 // txTests exercise transactions and concurrency; they run once.
@@ -54,6 +62,7 @@ var txTests = []struct {
 	{"ConcurrentRevokeFamily", testConcurrentRevoke},
 	{"ConcurrentAppendEvents", testConcurrentEvents},
 	{"ConcurrentCreateSigningKeyIfNoneAfter", testConcurrentCreateSigningKeyIfNoneAfter},
+	{"ConcurrentLockAuthCodeOneWinner", testConcurrentLockAuthCodeOneWinner},
 }
 
 // Run runs every conformance test against stores made by open. open must
@@ -148,7 +157,9 @@ func testClients(t *testing.T, st store.Store) {
 		Scopes: []string{"read", "write"}, Audiences: []string{"https://api.example"}, RedirectURIs: []string{"https://app.example/cb"},
 		ReuseGrace: dur(0), AccessTokenTTL: dur(5 * time.Minute), RefreshIdleTTL: dur(time.Hour), RefreshAbsoluteTTL: dur(2 * time.Hour),
 		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`), Introspect: true,
-		TokensValidAfter: at(time.Second), CreatedAt: at(0), UpdatedAt: at(time.Second)}
+		TokensValidAfter: at(time.Second), CreatedAt: at(0), UpdatedAt: at(time.Second),
+		Name: "The App", PostLogoutRedirectURIs: []string{"https://app.example/bye", "https://app.example/"},
+		AllowedOrigins: []string{"https://app.example", "http://localhost:3000"}, SkipConsent: true}
 	bare := &store.Client{ID: "bare", Public: true, SecretPHC: "", CreatedAt: at(0), UpdatedAt: at(0)}
 	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true,
 		JWKSURI: "https://app.example/jwks.json", CreatedAt: at(0), UpdatedAt: at(0)}
@@ -165,9 +176,18 @@ func testClients(t *testing.T, st store.Store) {
 	if got.ReuseGrace == nil || *got.ReuseGrace != 0 {
 		t.Fatal("a zero reuse-grace override must stay distinct from no override")
 	}
-	if got, _ := st.GetClient(ctx, "bare"); got.ReuseGrace != nil || got.SecretHash != nil || got.Scopes != nil {
+	if got, _ := st.GetClient(ctx, "bare"); got.ReuseGrace != nil || got.SecretHash != nil || got.Scopes != nil ||
+		got.PostLogoutRedirectURIs != nil || got.AllowedOrigins != nil {
 		t.Fatalf("nil fields came back set: %+v", got)
 	}
+	// AllowedOrigins: nil means the origins of the redirect URIs, empty
+	// means none; the two must not read back as each other.
+	noOrigins := &store.Client{ID: "no-origins", Public: true, AllowedOrigins: []string{}, CreatedAt: at(0), UpdatedAt: at(0)}
+	check(t, st.CreateClient(ctx, noOrigins))
+	if got, err := st.GetClient(ctx, "no-origins"); err != nil || got.AllowedOrigins == nil || len(got.AllowedOrigins) != 0 {
+		t.Fatalf("empty AllowedOrigins came back as %#v (%v), want an empty, non-nil list", got.AllowedOrigins, err)
+	}
+	check(t, st.DeleteClient(ctx, "no-origins"))
 	_, err := st.GetClient(ctx, "ghost")
 	wantIs(t, err, store.ErrNotFound)
 	for name, read := range map[string]func(context.Context, string) (*store.Client, error){"LockClient": st.LockClient, "ShareClient": st.ShareClient} {
@@ -186,9 +206,13 @@ func testClients(t *testing.T, st store.Store) {
 
 	full.Scopes, full.Disabled, full.ReuseGrace, full.UpdatedAt = []string{"read"}, true, nil, at(time.Minute)
 	full.RequireDPoP, full.AuthMethod, full.JWKS, full.JWKSURI, full.Introspect = false, "", nil, "https://app.example/keys", false
+	full.Name, full.PostLogoutRedirectURIs, full.AllowedOrigins, full.SkipConsent = "Renamed", nil, nil, false
 	check(t, st.UpdateClient(ctx, full))
 	got, _ = st.GetClient(ctx, "full")
 	equal(t, "updated client", got, full)
+	if got.AllowedOrigins != nil || got.PostLogoutRedirectURIs != nil {
+		t.Fatalf("lists cleared by UpdateClient came back as %#v, %#v", got.AllowedOrigins, got.PostLogoutRedirectURIs)
+	}
 	wantIs(t, st.UpdateClient(ctx, &store.Client{ID: "ghost"}), store.ErrNotFound)
 
 	check(t, st.DeleteClient(ctx, "phc"))
@@ -200,7 +224,8 @@ func testClients(t *testing.T, st store.Store) {
 func testUsers(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	bob := &store.User{ID: "u2", Username: "bob", PasswordPHC: "phc-b", CreatedAt: at(0), UpdatedAt: at(0)}
-	alice := &store.User{ID: "u1", Username: "alice", PasswordPHC: "phc-a", TokensValidAfter: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(0)}
+	alice := &store.User{ID: "u1", Username: "alice", PasswordPHC: "phc-a", TokensValidAfter: at(time.Hour), CreatedAt: at(0), UpdatedAt: at(0),
+		Email: "alice@example.com", EmailVerified: true}
 	check(t, st.CreateUser(ctx, bob))
 	check(t, st.CreateUser(ctx, alice))
 	wantIs(t, st.CreateUser(ctx, &store.User{ID: "u3", Username: "alice"}), store.ErrConflict)
@@ -212,8 +237,8 @@ func testUsers(t *testing.T, st store.Store) {
 	got, err = st.GetUserByUsername(ctx, "bob")
 	check(t, err)
 	equal(t, "user by name", got, bob)
-	if !got.TokensValidAfter.IsZero() {
-		t.Fatal("a zero time came back set")
+	if !got.TokensValidAfter.IsZero() || got.Email != "" || got.EmailVerified {
+		t.Fatal("a zero field came back set")
 	}
 	_, err = st.GetUserByUsername(ctx, "carol")
 	wantIs(t, err, store.ErrNotFound)
@@ -226,6 +251,7 @@ func testUsers(t *testing.T, st store.Store) {
 		t.Fatalf("ListUsers order: %v", list)
 	}
 	alice.Disabled, alice.PasswordPHC, alice.TokensValidAfter, alice.UpdatedAt = true, "phc-new", at(2*time.Hour), at(time.Minute)
+	alice.Email, alice.EmailVerified = "a@example.org", false
 	check(t, st.UpdateUser(ctx, alice))
 	got, _ = st.GetUser(ctx, "u1")
 	equal(t, "updated user", got, alice)
@@ -244,7 +270,8 @@ func testFamilyRoundTrip(t *testing.T, st store.Store) {
 	f := &store.Family{ID: "fam1", ClientID: "app", Subject: "u1", Scopes: []string{"read", "write"}, DPoPJKT: "jkt",
 		Generation: 7, LiveHash: []byte{9, 9}, PrevHash: []byte{8, 8}, RotatedAt: at(time.Minute), GraceSealed: []byte{1},
 		GraceUntil: at(time.Minute + 15*time.Second), CreatedAt: at(0), LastUsedAt: at(time.Minute), ExpiresAt: at(time.Hour),
-		AbsoluteExpiresAt: at(2 * time.Hour), LastIP: "192.0.2.1", LastUserAgent: "ua/1"}
+		AbsoluteExpiresAt: at(2 * time.Hour), LastIP: "192.0.2.1", LastUserAgent: "ua/1",
+		SessionID: "sess-1", AuthTime: at(-time.Minute)}
 	check(t, st.CreateFamily(ctx, f))
 	wantIs(t, st.CreateFamily(ctx, f), store.ErrConflict)
 	got, err := st.GetFamily(ctx, "fam1")
@@ -258,7 +285,8 @@ func testFamilyRoundTrip(t *testing.T, st store.Store) {
 	bare := family("fam2", "u1", "app", time.Time{})
 	check(t, st.CreateFamily(ctx, bare))
 	got, _ = st.GetFamily(ctx, "fam2")
-	if got.PrevHash != nil || got.GraceSealed != nil || !got.RotatedAt.IsZero() || !got.LastUsedAt.IsZero() || got.Revoked() {
+	if got.PrevHash != nil || got.GraceSealed != nil || !got.RotatedAt.IsZero() || !got.LastUsedAt.IsZero() || got.Revoked() ||
+		got.SessionID != "" || !got.AuthTime.IsZero() {
 		t.Fatalf("empty fields came back set: %+v", got)
 	}
 
@@ -268,6 +296,7 @@ func testFamilyRoundTrip(t *testing.T, st store.Store) {
 		f.Generation, f.PrevHash, f.LiveHash = gen, f.LiveHash, []byte{byte(gen)}
 		f.GraceSealed, f.GraceUntil, f.LastIP = nil, time.Time{}, fmt.Sprintf("192.0.2.%d", gen)
 		f.LastUsedAt, f.ExpiresAt = at(time.Duration(gen)*time.Minute), at(time.Duration(gen)*time.Hour)
+		f.AuthTime = at(time.Duration(gen) * time.Second)
 		check(t, st.UpdateFamily(ctx, f))
 	}
 	after, err := st.CountFamilies(ctx)
@@ -314,8 +343,10 @@ func testRevokeFamilies(t *testing.T, st store.Store) {
 	}
 	_, err := st.RevokeFamily(ctx, "a3", "earlier", at(time.Minute))
 	check(t, err)
-	if _, err := st.RevokeFamilies(ctx, store.FamilyFilter{}, "all", at(0)); err == nil {
-		t.Fatal("an empty filter must be refused, not revoke everything")
+	for _, empty := range []store.FamilyFilter{{}, {LiveOnly: true, Now: at(0), Limit: 1}} {
+		if _, err := st.RevokeFamilies(ctx, empty, "all", at(0)); err == nil {
+			t.Fatalf("a filter with no client, subject or session (%+v) must be refused, not revoke everything", empty)
+		}
 	}
 	sorted := func(ids []string) []string { slices.Sort(ids); return ids }
 	ids, err := st.RevokeFamilies(ctx, store.FamilyFilter{Subject: "alice", ClientID: "web"}, "both", at(time.Hour))

@@ -1,0 +1,175 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
+	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/users"
+)
+
+// wrongPassword is the one message of a failed sign-in: an unknown user,
+// a wrong password and a disabled account read the same, so that the page
+// does not tell which names exist.
+const wrongPassword = "Wrong username or password."
+
+// handleLoginPage is GET /login?request=…: with a usable session the flow
+// goes on to consent; with prompt=none and none, the client is told
+// login_required (OIDC Core §3.1.2.6); otherwise the login form.
+func (h *Handler) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, requestQuery)
+	if err != nil {
+		h.invalidRequest(w, r)
+		return
+	}
+	req, ok := h.openRequest(w, r, q.Get("request"))
+	if !ok {
+		return
+	}
+	b, err := h.currentSession(r.Context(), r)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	if b.signedIn() && fresh(req, b.sess, h.now()) {
+		h.proceed(w, r, req, q.Get("request"), b)
+		return
+	}
+	if req.Has("none") {
+		http.Redirect(w, r, req.ErrorRedirect(h.opts.Issuer, "login_required", "the user is not signed in"), http.StatusSeeOther)
+		return
+	}
+	name := req.LoginHint
+	if b.signedIn() {
+		name = b.user.Username // asked again (prompt=login, max_age): the same person, most likely
+	}
+	h.loginForm(w, r, http.StatusOK, req, q.Get("request"), name, "")
+}
+
+// loginForm renders the login page.
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, status int, req *authz.Request, sealed, username, alert string) {
+	v := &view{Title: "Sign in", Alert: alert, CSRF: h.csrfToken(w, r), Request: sealed, Username: clip(username, 256)}
+	if c, err := h.opts.Store.GetClient(r.Context(), req.ClientID); err == nil {
+		v.Client = clientName(c)
+	}
+	h.render(w, status, "login", v, req.RedirectURI)
+}
+
+// handleLogin is POST /login: the password is checked (limited per
+// username and per address, by the limiter the password grant uses), a
+// session starts, and the browser goes on to the consent step with a 303,
+// so that a reload or the back button lands on a page that evaluates the
+// request again rather than on a form to send twice.
+func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
+	f, err := parseForm(r, loginFields)
+	if err != nil {
+		h.ErrorPage(w, r, http.StatusBadRequest, "The sign-in form was not sent as this page sends it.")
+		return
+	}
+	sealed := f.Get("request")
+	if !h.csrfValid(r, f.Get("csrf_token")) {
+		h.csrfFailed(w, h.restartURL(sealed))
+		return
+	}
+	req, ok := h.openRequest(w, r, sealed)
+	if !ok {
+		return
+	}
+	username := f.Get("username")
+	if username == "" || !f.Has("password") {
+		h.loginForm(w, r, http.StatusOK, req, sealed, username, "Enter your username and password.")
+		return
+	}
+	m := h.meta(r)
+	u, reason, err := h.opts.Users.Authenticate(r.Context(), username, f.Get("password"), m.IP)
+	var th *users.Throttled
+	if errors.As(err, &th) {
+		h.opts.Refusals.Record(r.Context(), audit.NewLoginFailed(m.At(h.now()), "", audit.ReasonThrottled))
+		retry := max(1, int(th.RetryAfter.Round(time.Second)/time.Second))
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		h.loginForm(w, r, http.StatusTooManyRequests, req, sealed, username,
+			"Too many failed sign-ins. Wait "+waitText(th.RetryAfter)+" and try again.")
+		return
+	}
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	if reason != "" {
+		subject := ""
+		if u != nil {
+			subject = u.ID
+		}
+		h.opts.Refusals.Record(r.Context(), audit.NewLoginFailed(m.At(h.now()), subject, reason))
+		h.loginForm(w, r, http.StatusOK, req, sealed, username, wrongPassword)
+		return
+	}
+	b, err := h.currentSession(r.Context(), r)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	cookie, sess, err := h.opts.Sessions.Start(r.Context(), u, b.sess, b.cookie, m)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return
+	}
+	h.setSession(w, cookie, sess)
+	http.Redirect(w, r, ConsentPath+"?"+url.Values{"request": {sealed}}.Encode(), http.StatusSeeOther)
+}
+
+// fresh reports whether the session satisfies the request: with
+// prompt=login the person must have entered their password since the
+// request was made, and with max_age no longer ago than that (OIDC Core
+// §3.1.2.1). The request's time is cut to the second because a store may
+// keep auth_time to the second.
+func fresh(req *authz.Request, sess *store.Session, now time.Time) bool {
+	if req.Has("login") && sess.AuthTime.Before(req.IssuedAt.Truncate(time.Second)) {
+		return false
+	}
+	if req.MaxAge >= 0 && now.Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+		return false
+	}
+	return true
+}
+
+// restartURL is the authorization request's URL to start again, if the
+// sealed request opens (expired or not), else "".
+func (h *Handler) restartURL(sealed string) string {
+	req, err := authz.Open(h.opts.Secrets, sealed, h.now())
+	if req == nil || (err != nil && !errors.Is(err, authz.ErrExpired)) {
+		return ""
+	}
+	return req.Restart(h.opts.Issuer + AuthorizePath)
+}
+
+func clientName(c *store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+func waitText(d time.Duration) string {
+	switch s := int((d + time.Second - 1) / time.Second); {
+	case s <= 1:
+		return "a second"
+	case s < 90:
+		return strconv.Itoa(s) + " seconds"
+	default:
+		return strconv.Itoa((s+59)/60) + " minutes"
+	}
+}
