@@ -90,8 +90,8 @@ type Server struct {
 	origins      *originSet
 	issuerOrigin string
 	mux          *http.ServeMux
-	log      *slog.Logger
-	now      func() time.Time
+	log          *slog.Logger
+	now          func() time.Time
 }
 
 // New validates opts and returns a Server.
