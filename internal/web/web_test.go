@@ -470,6 +470,15 @@ func TestPagesCarryTheSecurityHeaders(t *testing.T) {
 	if resp := b.get(r.issuer + "/assets/other.css"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("other asset: %d", resp.StatusCode)
 	}
+	// A HEAD of a page (a link checker) does nothing.
+	head, err := b.c.Head(r.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD: %d", head.StatusCode)
+	}
 }
 
 // TestHTTPSIssuerUsesHostCookies: on an https issuer the cookies are
