@@ -201,6 +201,10 @@ func TestSPAEndToEnd(t *testing.T) {
 	if rt := p.eval(`String(sessionStorage.getItem('` + rtKey + `'))`); rt != "null" {
 		t.Error("the page kept the refused refresh token")
 	}
+	// And the operator sees why.
+	if out := rotor.Run(t, "audit", "tail", "--type", "refresh_token_reuse_detected", "--json"); !strings.Contains(out, "refresh_token_reuse_detected") {
+		t.Errorf("the audit trail does not show the replay:\n%s", out)
+	}
 }
 
 // get makes a map an environment for configFrom.

@@ -118,6 +118,7 @@ type metadata struct {
 	TokenEndpoint         string   `json:"token_endpoint"`
 	JWKSURI               string   `json:"jwks_uri"`
 	RevocationEndpoint    string   `json:"revocation_endpoint"`
+	UserinfoEndpoint      string   `json:"userinfo_endpoint"`
 	EndSessionEndpoint    string   `json:"end_session_endpoint"`
 	IDTokenSigningAlgs    []string `json:"id_token_signing_alg_values_supported"`
 	ISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
@@ -319,6 +320,13 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadGateway, "Rotor's answer did not check out. Sign in again.")
 		return
 	}
+	if claims.PreferredUsername == "" && claims.Email == "" {
+		// The id_token need not carry the profile claims; userinfo does
+		// (OIDC Core §5.4).
+		if err := a.userinfo(r.Context(), tok, claims); err != nil {
+			log.Printf("userinfo: %v", err)
+		}
+	}
 	signed := &session{name: claims.name(), subject: claims.Subject, idToken: raw}
 	a.startSource(signed, tok)
 	nid, ok := a.sessions.add(signed, idleTTL)
@@ -328,6 +336,41 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	setCookie(w, nid, a.secure, idleTTL)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// userinfo reads the user's claims from the userinfo endpoint into c. The
+// answer's sub must be the id_token's (OIDC Core §5.3.2), or it is about
+// someone else.
+func (a *app) userinfo(ctx context.Context, tok *oauth2.Token, c *idClaims) error {
+	if a.md.UserinfoEndpoint == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.md.UserinfoEndpoint, nil)
+	if err != nil {
+		return err
+	}
+	tok.SetAuthHeader(req)
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	var info struct {
+		Subject           string `json:"sub"`
+		PreferredUsername string `json:"preferred_username"`
+		Email             string `json:"email"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetadata)).Decode(&info); err != nil {
+		return err
+	}
+	if info.Subject != c.Subject {
+		return errors.New("the userinfo answer is about another user")
+	}
+	c.PreferredUsername, c.Email = info.PreferredUsername, info.Email
+	return nil
 }
 
 // startSource gives a session its token source over tok: it refreshes

@@ -24,6 +24,7 @@ import { dpopFetch, forgetKey, randomString, sha256 } from './dpop.js';
 const RT = 'rotor-spa.refresh_token';
 const ID_TOKEN = 'rotor-spa.id_token';
 const PENDING = 'rotor-spa.pending';
+const USER = 'rotor-spa.user';
 
 /** SignedOut means the session is over: the user must sign in again. */
 export class SignedOut extends Error {}
@@ -107,7 +108,21 @@ export async function handleCallback() {
   const claims = checkIDToken(tok.id_token, pending.nonce);
   sessionStorage.setItem(ID_TOKEN, tok.id_token);
   keep(tok);
-  return claims;
+  const who = { sub: claims.sub, preferred_username: claims.preferred_username, email: claims.email };
+  if (!who.preferred_username && !who.email) Object.assign(who, await userinfo(claims.sub));
+  sessionStorage.setItem(USER, JSON.stringify(who));
+  return who;
+}
+
+// userinfo reads the user's claims from the userinfo endpoint, which
+// takes the DPoP-bound access token with a proof. The answer must be about
+// the id_token's subject (OIDC Core §5.3.2).
+async function userinfo(sub) {
+  if (!md.userinfo_endpoint) return {};
+  const resp = await dpopFetch(md.userinfo_endpoint, { method: 'GET' }, access.token);
+  const info = resp.ok ? await resp.json().catch(() => ({})) : {};
+  if (info.sub !== sub) return {};
+  return { preferred_username: info.preferred_username, email: info.email };
 }
 
 /**
@@ -134,12 +149,11 @@ function decodeJWT(raw) {
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))));
 }
 
-/** user returns the signed-in user's claims, or null when signed out. */
+/** user returns the signed-in user ({sub, preferred_username, email}), or null. */
 export function user() {
-  const idt = sessionStorage.getItem(ID_TOKEN);
-  if (!idt || !sessionStorage.getItem(RT)) return null;
+  if (!sessionStorage.getItem(RT)) return null;
   try {
-    return decodeJWT(idt);
+    return JSON.parse(sessionStorage.getItem(USER));
   } catch {
     return null;
   }
@@ -173,6 +187,7 @@ function clear() {
   access = null;
   sessionStorage.removeItem(RT);
   sessionStorage.removeItem(ID_TOKEN);
+  sessionStorage.removeItem(USER);
 }
 
 /**
