@@ -13,9 +13,10 @@
 //
 // Settings, from the environment: ISSUER (default http://127.0.0.1:8080),
 // CLIENT_ID (default demo-spa), API (default http://127.0.0.1:9090), ADDR
-// (default 127.0.0.1:8082), SCOPES (default "openid profile offline_access
-// orders:read"), RESOURCE, the API's identifier sent as an RFC 8707
-// resource indicator (default https://orders.example.com, "-" for none).
+// (default 127.0.0.1:8082), SCOPES (default "openid profile
+// offline_access": GET /orders of examples/api needs no scope, only the
+// audience), RESOURCE, the API's identifier, sent as an RFC 8707 resource
+// indicator (default https://orders.example.com, "-" for none).
 package main
 
 import (
@@ -62,7 +63,7 @@ func configFrom(getenv func(string) string) (config, error) {
 		c.API = "http://127.0.0.1:9090"
 	}
 	if c.Scope == "" {
-		c.Scope = "openid profile offline_access orders:read"
+		c.Scope = "openid profile offline_access"
 	}
 	switch c.Resource {
 	case "":

@@ -45,7 +45,7 @@ func TestServer(t *testing.T) {
 		t.Fatalf("/config.json: %v %q", err, body)
 	}
 	want := map[string]string{"issuer": "http://127.0.0.1:8080", "client_id": "demo-spa", "api": "http://127.0.0.1:9090/base",
-		"scope": "openid profile offline_access orders:read", "resource": "https://orders.example.com"}
+		"scope": "openid profile offline_access", "resource": "https://orders.example.com"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("config %s = %q, want %q", k, got[k], v)

@@ -11,13 +11,15 @@
 // token, and signs out with OIDC RP-Initiated Logout.
 //
 //	rotor serve --demo    # prints the demo-web client's secret
-//	ISSUER=http://127.0.0.1:8080 CLIENT_ID=demo-web CLIENT_SECRET=... go run ./examples/web
+//	CLIENT_SECRET=... go run ./examples/web
 //
-// Settings, from the environment: ISSUER, CLIENT_ID and CLIENT_SECRET
-// (required); ADDR (default 127.0.0.1:8081); API (default
-// http://127.0.0.1:9090); SCOPES (default "openid profile offline_access
-// orders:read"); RESOURCE, the API's identifier sent as an RFC 8707
-// resource indicator (default https://orders.example.com, "-" for none).
+// Settings, from the environment: CLIENT_SECRET (required); ISSUER
+// (default http://127.0.0.1:8080); CLIENT_ID (default demo-web); ADDR
+// (default 127.0.0.1:8081); API (default http://127.0.0.1:9090); SCOPES
+// (default "openid profile offline_access": GET /orders of examples/api
+// needs no scope, only the audience); RESOURCE, the API's identifier,
+// sent as an RFC 8707 resource indicator (default
+// https://orders.example.com, "-" for none).
 package main
 
 import (
@@ -64,6 +66,12 @@ func configFrom(getenv func(string) string) (config, error) {
 		Addr: getenv("ADDR"), API: strings.TrimRight(getenv("API"), "/"), Resource: getenv("RESOURCE"),
 		Scopes: strings.Fields(getenv("SCOPES")),
 	}
+	if c.Issuer == "" {
+		c.Issuer = "http://127.0.0.1:8080"
+	}
+	if c.ClientID == "" {
+		c.ClientID = "demo-web"
+	}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:8081"
 	}
@@ -77,16 +85,10 @@ func configFrom(getenv func(string) string) (config, error) {
 		c.Resource = ""
 	}
 	if len(c.Scopes) == 0 {
-		c.Scopes = []string{"openid", "profile", "offline_access", "orders:read"}
+		c.Scopes = []string{"openid", "profile", "offline_access"}
 	}
-	var missing []string
-	for k, v := range map[string]string{"ISSUER": c.Issuer, "CLIENT_ID": c.ClientID, "CLIENT_SECRET": c.ClientSecret} {
-		if v == "" {
-			missing = append(missing, k)
-		}
-	}
-	if len(missing) > 0 {
-		return c, fmt.Errorf("set %s (rotor serve --demo prints them)", strings.Join(missing, ", "))
+	if c.ClientSecret == "" {
+		return c, errors.New("set CLIENT_SECRET to the client's secret (rotor serve --demo prints demo-web's once)")
 	}
 	return c, nil
 }
