@@ -205,6 +205,23 @@ func TestSPAEndToEnd(t *testing.T) {
 	if out := rotor.Run(t, "audit", "tail", "--type", "refresh_token_reuse_detected", "--json"); !strings.Contains(out, "refresh_token_reuse_detected") {
 		t.Errorf("the audit trail does not show the replay:\n%s", out)
 	}
+
+	// Signing in again needs no password (Rotor's browser session lives
+	// on) nor consent (remembered); signing out then revokes the new
+	// session's refresh token and ends the browser session at Rotor.
+	p.do("sign in again", chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.ID("signout")))
+	p.waitText("#status", "Signed in as alice")
+	last := p.eval(`sessionStorage.getItem('` + rtKey + `')`)
+	p.do("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("signin")))
+	p.waitText("#status", "Signed out.")
+	if u := p.eval(`location.href`); u != base+"/" {
+		t.Errorf("after sign-out the address is %s", u)
+	}
+	if code, e := replay(t, rotor.URL+"/oauth2/token", "spa", last); code != http.StatusBadRequest || e != "invalid_grant" {
+		t.Errorf("the refresh token after sign-out: %d %q, want 400 invalid_grant", code, e)
+	}
+	p.do("a new sign-in asks for the password", chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=password]`)))
 }
 
 // get makes a map an environment for configFrom.

@@ -1,7 +1,7 @@
 // The page: four buttons and what they show. The OAuth work is in
 // oauth.js, the DPoP key and proofs in dpop.js.
 
-import { callAPI, handleCallback, init, refresh, signIn, signOut, SignedOut, user } from './oauth.js';
+import { backFromSignOut, callAPI, handleCallback, init, refresh, signIn, signOut, SignedOut, user } from './oauth.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -77,9 +77,7 @@ async function main() {
     status(`Signed in as ${nameOf(claims)}.`);
   } else {
     show(false);
-    const back = new URLSearchParams(location.search).has('state');
-    if (back) history.replaceState(null, '', '/');
-    status(back ? 'Signed out.' : 'Not signed in.');
+    status(backFromSignOut() ? 'Signed out.' : 'Not signed in.');
   }
 }
 

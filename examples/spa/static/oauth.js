@@ -25,6 +25,7 @@ const RT = 'rotor-spa.refresh_token';
 const ID_TOKEN = 'rotor-spa.id_token';
 const PENDING = 'rotor-spa.pending';
 const USER = 'rotor-spa.user';
+const LOGOUT = 'rotor-spa.logout_state';
 
 /** SignedOut means the session is over: the user must sign in again. */
 export class SignedOut extends Error {}
@@ -45,7 +46,9 @@ let refreshing = null; // the refresh in flight, shared by every caller
 /** init reads the app's settings and the issuer's metadata. */
 export async function init() {
   cfg = await (await fetch('/config.json', { cache: 'no-store' })).json();
-  const resp = await fetch(cfg.issuer + '/.well-known/openid-configuration', { credentials: 'omit' });
+  const resp = await fetch(cfg.issuer + '/.well-known/openid-configuration', { credentials: 'omit' }).catch(() => {
+    throw new Error(`cannot reach the issuer ${cfg.issuer} (is rotor serve running, and this origin allowed for ${cfg.client_id}?)`);
+  });
   if (!resp.ok) throw new Error(`the issuer's metadata: HTTP ${resp.status}`);
   md = await resp.json();
   // OIDC Discovery §4.3: the metadata must be the issuer's own.
@@ -250,9 +253,25 @@ export async function signOut() {
   }
   await forgetKey();
   if (md.end_session_endpoint && idt) {
-    const q = new URLSearchParams({ id_token_hint: idt, client_id: cfg.client_id, post_logout_redirect_uri: location.origin + '/' });
+    const state = randomString(16);
+    sessionStorage.setItem(LOGOUT, state);
+    const q = new URLSearchParams({
+      id_token_hint: idt, client_id: cfg.client_id, post_logout_redirect_uri: location.origin + '/', state,
+    });
     location.assign(md.end_session_endpoint + '?' + q);
     return true;
   }
   return false;
+}
+
+/**
+ * backFromSignOut reports whether the page is Rotor's redirect after the
+ * sign-out this tab started (the state it sent comes back).
+ */
+export function backFromSignOut() {
+  const state = new URLSearchParams(location.search).get('state');
+  const sent = sessionStorage.getItem(LOGOUT);
+  sessionStorage.removeItem(LOGOUT);
+  if (state !== null) history.replaceState(null, '', '/');
+  return sent !== null && state === sent;
 }
