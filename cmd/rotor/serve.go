@@ -53,7 +53,7 @@ const (
 )
 
 func (a *app) serveCmd() *cobra.Command {
-	var migrate bool
+	var migrate, demo bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the authorization server",
@@ -68,13 +68,20 @@ a PostgreSQL database.
 
 On PostgreSQL, serve does not change the schema unless --migrate is given:
 run "rotor migrate" once per release instead. Durations are Go durations
-(15s, 10m, 720h). SIGINT or SIGTERM stops the server cleanly.`,
+(15s, 10m, 720h). SIGINT or SIGTERM stops the server cleanly.
+
+--demo creates, the first time, what a first sign-in in a browser needs: a
+confidential web client "demo-web" (its generated secret printed once), a
+public single-page app client "demo-spa", for the examples at
+http://127.0.0.1:8081 and http://127.0.0.1:8082, and a user "demo" with a
+random password printed once. Later starts leave them as they are.`,
 		Example: `  rotor serve
+  rotor serve --demo
   rotor serve --addr 127.0.0.1:9000 --access-token-ttl 5m --reuse-grace 10s
   ROTOR_MASTER_KEY=... rotor serve --db postgres://rotor:secret@db/rotor --addr :8080 --issuer https://auth.example.com
   rotor serve --addr :8443 --issuer https://auth.example.com --tls-cert cert.pem --tls-key key.pem`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd, migrate) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd, migrate, demo) },
 	}
 	for _, k := range config.Keys() {
 		if k.Flag != "db" { // global
@@ -82,10 +89,11 @@ run "rotor migrate" once per release instead. Durations are Go durations
 		}
 	}
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "on PostgreSQL, apply missing migrations before serving (SQLite is always migrated)")
+	cmd.Flags().BoolVar(&demo, "demo", false, "create (once) a demo web client, a demo single-page app client and a demo user, and print how to sign in")
 	return cmd
 }
 
-func (a *app) serve(cmd *cobra.Command, migrate bool) error {
+func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	ctx := cmd.Context()
 	started := time.Now()
 	cfg, err := a.config(cmd)
@@ -159,6 +167,16 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 		ln.Close()
 		return err
 	}
+	var demoText strings.Builder
+	if demo {
+		dctx, cancel := context.WithTimeout(ctx, demoTimeout)
+		err := a.setUpDemo(dctx, &demoText, st, sk, fams, passwords, log, issuer)
+		cancel()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	srv := newHTTPServer(h, tlsCfg, log)
 
 	// Background work stops after the last request has been answered.
@@ -182,7 +200,7 @@ func (a *app) serve(cmd *cobra.Command, migrate bool) error {
 
 	log.Info("rotor is serving", "addr", ln.Addr().String(), "issuer", issuer, "db", backend.Redact(cfg.DB),
 		"tls", tlsCfg != nil, "startup", time.Since(started).Round(time.Millisecond))
-	printBanner(a.stdout, cfg, issuer, ln.Addr().String(), tlsCfg != nil)
+	printBanner(a.stdout, cfg, issuer, ln.Addr().String(), tlsCfg != nil, demoText.String())
 	if a.serveReady != nil {
 		a.serveReady(issuer)
 	}
@@ -329,8 +347,10 @@ func keyLoop(ctx context.Context, km keyChecker, every time.Duration, log *slog.
 	}
 }
 
-// printBanner tells a new user where the server is and what to try next.
-func printBanner(w io.Writer, cfg *config.Config, issuer, addr string, tls bool) {
+// printBanner tells a new user where the server is and what to try next:
+// the demo's words when there are some (serve --demo), or else how to
+// make a client and a user.
+func printBanner(w io.Writer, cfg *config.Config, issuer, addr string, tls bool, demo string) {
 	scheme := "http"
 	if tls {
 		scheme = "https"
@@ -349,7 +369,12 @@ func printBanner(w io.Writer, cfg *config.Config, issuer, addr string, tls bool)
   listening  %s://%s
   database   %s
   metadata   %s/.well-known/oauth-authorization-server
-
+`, issuer, scheme, addr, backend.Redact(cfg.DB), issuer)
+	if demo != "" {
+		fmt.Fprintf(w, "%s\nStop with Ctrl-C.\n", demo)
+		return
+	}
+	fmt.Fprintf(w, `
 Next, in another terminal:
 
   rotor client create%s --id demo --generate-secret --grant-types password,refresh_token --scopes "read write"
@@ -358,5 +383,5 @@ Next, in another terminal:
   rotor audit tail%s --follow
 
 Stop with Ctrl-C.
-`, issuer, scheme, addr, backend.Redact(cfg.DB), issuer, db, db, issuer, db)
+`, db, db, issuer, db)
 }

@@ -8,9 +8,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/secret"
+	"github.com/rotor-auth/rotor/internal/server"
 )
 
 // startServe runs `rotor serve` on a free port and returns its issuer and
@@ -161,5 +167,63 @@ func TestServeFlagsWinOverEnvironment(t *testing.T) {
 	issuer, _, _, _ := startServe(t, h, "--issuer", "http://localhost:2/")
 	if issuer != "http://localhost:2" {
 		t.Fatalf("issuer %q", issuer)
+	}
+}
+
+// TestServeDemo: serve --demo creates the demo web client (its secret
+// printed once), the demo SPA client and the demo user (its password
+// printed once), and says where to go; a second start leaves them as
+// they are and prints no secret.
+func TestServeDemo(t *testing.T) {
+	if !slices.Contains(server.GrantTypes(), oauth.GrantAuthorizationCode) {
+		t.Skip("the token endpoint does not register the authorization_code grant yet (internal/server); the demo clients need it")
+	}
+	h := newHarness(t)
+	ctx := context.Background()
+	issuer, out, _, stop := startServe(t, h, "--demo")
+	text := out.String()
+	secretLine := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(text)
+	pwLine := regexp.MustCompile(`with the password (\S+)`).FindStringSubmatch(text)
+	if secretLine == nil || pwLine == nil {
+		t.Fatalf("no secret or password printed:\n%s", text)
+	}
+	for _, want := range []string{`client "demo-web"`, `client "demo-spa"`, `user "demo"`, "http://127.0.0.1:8082/", "http://127.0.0.1:8081/", issuer} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "grant_type=password") {
+		t.Errorf("the demo banner still shows the password grant:\n%s", text)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited with %d", code)
+	}
+
+	st := h.store()
+	web, err := st.GetClient(ctx, "demo-web")
+	if err != nil || web.Public || !secret.Equal(web.SecretHash, h.secrets().Hash(secretLine[1])) ||
+		strings.Join(web.GrantTypes, ",") != "authorization_code,refresh_token" || strings.Join(web.RedirectURIs, ",") != "http://127.0.0.1:8081/callback" {
+		t.Fatalf("demo-web stored as %+v, %v", web, err)
+	}
+	spa, err := st.GetClient(ctx, "demo-spa")
+	if err != nil || !spa.Public || spa.SecretHash != nil || strings.Join(spa.RedirectURIs, ",") != "http://127.0.0.1:8082/callback" ||
+		strings.Join(spa.GrantTypes, ",") != "authorization_code,refresh_token" {
+		t.Fatalf("demo-spa stored as %+v, %v", spa, err)
+	}
+	u, err := st.GetUserByUsername(ctx, "demo")
+	if err != nil || secret.VerifyPassword(u.PasswordPHC, pwLine[1]) != nil {
+		t.Fatalf("the demo user does not have the printed password: %v", err)
+	}
+
+	_, out, _, _ = startServe(t, h, "--demo")
+	text = out.String()
+	if strings.Contains(text, "client_secret:") || strings.Contains(text, pwLine[1]) || strings.Count(text, "exists already") != 3 {
+		t.Fatalf("second start:\n%s", text)
+	}
+	if again, _ := st.GetClient(ctx, "demo-web"); !secret.Equal(again.SecretHash, web.SecretHash) {
+		t.Fatal("a second start changed the demo secret")
+	}
+	if again, _ := st.GetUserByUsername(ctx, "demo"); again.PasswordPHC != u.PasswordPHC {
+		t.Fatal("a second start changed the demo password")
 	}
 }
