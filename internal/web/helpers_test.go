@@ -129,7 +129,7 @@ func (r *rig) addUser(t testing.TB, name string) *store.User {
 // authorization endpoint does, and returns the login page's URL.
 func (r *rig) request(edit ...func(*authz.Request)) string {
 	sum := sha256.Sum256([]byte(verifier))
-	req := &authz.Request{ClientID: r.client.ID, RedirectURI: redirectURI, Scopes: []string{"openid", "read"},
+	req := &authz.Request{ClientID: r.client.ID, RedirectURI: redirectURI, RedirectGiven: true, Scopes: []string{"openid", "read"},
 		State: "st-1", Nonce: "n-1", CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), MaxAge: -1,
 		IssuedAt: r.clock.Now(),
 		Params:   url.Values{"client_id": {r.client.ID}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "state": {"st-1"}}}
