@@ -65,9 +65,11 @@ const (
 	verifier    = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk1234"
 )
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB) *rig { t.Helper(); return newRigOn(t, testdb.SQLite(t)) }
+
+// newRigOn is newRig over st.
+func newRigOn(t testing.TB, st store.Store) *rig {
 	t.Helper()
-	st := testdb.SQLite(t)
 	secrets, err := secret.Derive(secret.NewMasterKey())
 	if err != nil {
 		t.Fatal(err)
