@@ -70,6 +70,7 @@ type Handler struct {
 	pages  *pages
 	hint   func(ctx context.Context, tok string) (*idHint, bool)
 	cookie cookieNames
+	mux    *http.ServeMux
 }
 
 // idHint is what a logout needs of an id_token_hint: whose it is, for
@@ -105,6 +106,8 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, https: iss.Scheme == "https", now: opts.Now, log: opts.Log, pages: p}
 	h.cookie = newCookieNames(h.https)
 	h.hint = h.verifyHint
+	h.mux = http.NewServeMux()
+	h.Register(h.mux)
 	return h, nil
 }
 
@@ -121,20 +124,22 @@ func (h *Handler) Register(mux *http.ServeMux) {
 
 // ServeHTTP serves the pages on a mux of their own, for tests and for a
 // caller that mounts the handler as a whole.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m := http.NewServeMux()
-	h.Register(m)
-	m.ServeHTTP(w, r)
-}
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 // maxFormBytes caps a page's form: the sealed request (authz.MaxSealedLen)
 // and a few short fields.
 const maxFormBytes = authz.MaxSealedLen + 8<<10
 
 // page wraps a page handler: it caps the body and bounds the database
-// work of the request.
+// work of the request. HEAD is refused: a GET of these pages may issue a
+// code or end a session, and a link checker's HEAD must do neither.
 func (h *Handler) page(fn func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.Header().Set("Allow", "GET, POST")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		}

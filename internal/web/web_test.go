@@ -12,13 +12,17 @@ import (
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/web"
 )
 
 // TestSignInIssuesACodeBoundToTheSession: login, consent, and the code
 // the client gets redeems into a family of the browser session.
 func TestSignInIssuesACodeBoundToTheSession(t *testing.T) {
-	r := newRig(t)
+	testdb.Each(t, func(t *testing.T, st store.Store) { testSignIn(t, newRigOn(t, st)) })
+}
+
+func testSignIn(t *testing.T, r *rig) {
 	b := r.browser(t)
 	page := b.get(r.request())
 	if page.StatusCode != http.StatusOK || page.alert() != "" {
@@ -469,6 +473,15 @@ func TestPagesCarryTheSecurityHeaders(t *testing.T) {
 	}
 	if resp := b.get(r.issuer + "/assets/other.css"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("other asset: %d", resp.StatusCode)
+	}
+	// A HEAD of a page (a link checker) does nothing.
+	head, err := b.c.Head(r.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD: %d", head.StatusCode)
 	}
 }
 
