@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -16,15 +17,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/config"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/janitor"
 	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/server"
+	"github.com/rotor-auth/rotor/internal/session"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/backend"
+	"github.com/rotor-auth/rotor/internal/token"
 	"github.com/rotor-auth/rotor/internal/users"
+	"github.com/rotor-auth/rotor/internal/web"
 )
 
 // HTTP server limits. Token requests are small and quick; these bound
@@ -153,20 +158,10 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	fams := family.New(st, sk, cfg.Family(), a.now, log, family.WithRefusals(refusals))
 	proxies, _ := cfg.TrustedPrefixes() // validated with the configuration
 	passwords := secret.NewVerifier(0)
-	h, err := server.New(server.Options{
-		Issuer:         issuer,
-		Store:          st,
-		Secrets:        sk,
-		Signer:         km,
-		Families:       fams,
-		Users:          users.New(st, fams, passwords, a.now, users.WithLog(log)),
-		Passwords:      passwords,
-		Now:            a.now,
-		Log:            log,
-		DPoPNonce:      cfg.DPoPNonce,
-		DBTimeout:      cfg.DBTimeout,
-		Refusals:       refusals,
-		TrustedProxies: proxies,
+	h, err := publicHandler(publicParts{
+		issuer: issuer, st: st, sk: sk, km: km, fams: fams, passwords: passwords, refusals: refusals,
+		users: users.New(st, fams, passwords, a.now, users.WithLog(log)), now: a.now, log: log,
+		dpopNonce: cfg.DPoPNonce, dbTimeout: cfg.DBTimeout, proxies: proxies,
 	})
 	if err != nil {
 		ln.Close()
@@ -229,6 +224,62 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// publicParts are what the public listener is built from.
+type publicParts struct {
+	issuer    string
+	st        store.Store
+	sk        *secret.Keys
+	km        *keys.Manager
+	fams      *family.Service
+	users     *users.Service
+	passwords *secret.Verifier
+	refusals  audit.Recorder
+	now       func() time.Time
+	log       *slog.Logger
+	dpopNonce bool
+	dbTimeout time.Duration
+	proxies   []netip.Prefix
+}
+
+// publicHandler is the public listener's handler: the protocol endpoints
+// for machines (internal/server) and the pages for people (internal/web)
+// on one mux, sharing stored rows and URLs only (docs/design.md).
+func publicHandler(p publicParts) (http.Handler, error) {
+	az := authz.New(p.st, p.sk, p.fams, p.now, p.log)
+	pages, err := web.New(web.Options{
+		Issuer: p.issuer, Store: p.st, Secrets: p.sk, Authz: az, Sessions: session.New(p.st, p.sk, p.fams, p.now),
+		Users: p.users, Tokens: token.NewIssuer(p.issuer, p.km, p.now), Refusals: p.refusals, Now: p.now, Log: p.log,
+		TrustedProxies: p.proxies, DBTimeout: p.dbTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(server.Options{
+		Issuer:         p.issuer,
+		Store:          p.st,
+		Secrets:        p.sk,
+		Signer:         p.km,
+		Families:       p.fams,
+		Users:          p.users,
+		Authz:          az,
+		ErrorPage:      pages.ErrorPage,
+		Passwords:      p.passwords,
+		Now:            p.now,
+		Log:            p.log,
+		DPoPNonce:      p.dpopNonce,
+		DBTimeout:      p.dbTimeout,
+		Refusals:       p.refusals,
+		TrustedProxies: p.proxies,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	mux.Handle("/", srv)
+	return mux, nil
 }
 
 // newHTTPServer is the HTTP server of serve, with its limits; the bench's

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/audit"
+	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/keys"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -67,7 +68,8 @@ func newFaultRig(t *testing.T, deadline, writeTimeout time.Duration) *faultRig {
 	}
 	issuer := "http://" + ln.Addr().String()
 	h, err := server.New(server.Options{Issuer: issuer, Store: st, Secrets: sk, Signer: km, Families: fams,
-		Users: users.New(st, fams, pw, time.Now), Passwords: pw, Log: log, DBTimeout: deadline, Refusals: audit.Direct{St: st, Log: log}})
+		Users: users.New(st, fams, pw, time.Now), Passwords: pw, Log: log, DBTimeout: deadline, Refusals: audit.Direct{St: st, Log: log},
+		Authz: authz.New(st, sk, fams, time.Now, log), ErrorPage: func(w http.ResponseWriter, _ *http.Request, status int, msg string) { http.Error(w, msg, status) }})
 	if err != nil {
 		t.Fatal(err)
 	}

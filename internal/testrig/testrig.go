@@ -21,7 +21,9 @@ import (
 	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/session"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/token"
 	"github.com/rotor-auth/rotor/internal/users"
+	"github.com/rotor-auth/rotor/internal/web"
 )
 
 // Logs collects the server's JSON logs from many goroutines.
@@ -107,11 +109,27 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 		o.Authz = authz.New(st, secrets, o.Families, now, log)
 	}
 	sessions := session.New(st, secrets, o.Families, now)
+	pages, err := web.New(web.Options{
+		Issuer: issuer, Store: st, Secrets: secrets, Authz: o.Authz, Sessions: sessions, Users: o.Users,
+		Tokens: token.NewIssuer(issuer, o.Signer, now), Refusals: o.Refusals, Now: now, Log: log,
+		TrustedProxies: o.TrustedProxies, DBTimeout: o.DBTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ErrorPage == nil {
+		o.ErrorPage = pages.ErrorPage
+	}
 	srv, err := server.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.Config.Handler = srv
+	// The public handler as serve builds it: the protocol endpoints and
+	// the pages on one mux.
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	mux.Handle("/", srv)
+	ts.Config.Handler = mux
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return &Rig{Store: st, Secrets: secrets, Keys: km, Server: srv, HTTP: ts, URL: issuer, Logs: logs, Authz: o.Authz, Sessions: sessions}

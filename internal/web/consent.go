@@ -96,6 +96,7 @@ func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, req *authz.Req
 		Client:     clientName(c),
 		Scopes:     describe(req.Scopes),
 		SignedInAs: b.user.Username,
+		Session:    b.sess.ID,
 		CSRF:       h.csrfToken(w, r),
 		Request:    sealed,
 	}, req.RedirectURI)
@@ -161,6 +162,13 @@ func (h *Handler) handleConsent(w http.ResponseWriter, r *http.Request) {
 		// Signed out in another tab, or too long ago for max_age: sign
 		// in again, then this request goes on.
 		h.toLogin(w, r, sealed)
+		return
+	}
+	if f.Get("session") != b.sess.ID {
+		// Someone else signed in in another tab since this page was
+		// shown: what was agreed to was shown to another person. Ask
+		// again, for the one signed in now.
+		http.Redirect(w, r, ConsentPath+"?"+url.Values{"request": {sealed}}.Encode(), http.StatusSeeOther)
 		return
 	}
 	if decision == "deny" {

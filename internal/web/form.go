@@ -12,7 +12,7 @@ import (
 // it, so it is not a person's browser that did.
 var (
 	loginFields   = fields{"username": 1024, "password": 4096, "csrf_token": 64, "request": maxSealed}
-	consentFields = fields{"decision": 16, "csrf_token": 64, "request": maxSealed}
+	consentFields = fields{"decision": 16, "csrf_token": 64, "request": maxSealed, "session": 64}
 	// The query of the login and consent pages.
 	requestQuery = fields{"request": maxSealed}
 	// An RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2), with the

@@ -65,9 +65,11 @@ const (
 	verifier    = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk1234"
 )
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB) *rig { t.Helper(); return newRigOn(t, testdb.SQLite(t)) }
+
+// newRigOn is newRig over st.
+func newRigOn(t testing.TB, st store.Store) *rig {
 	t.Helper()
-	st := testdb.SQLite(t)
 	secrets, err := secret.Derive(secret.NewMasterKey())
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +136,7 @@ func (r *rig) request(edit ...func(*authz.Request)) string {
 // requestTo is request with another redirect URI and scope.
 func (r *rig) requestTo(redirectURI, scope string, edit ...func(*authz.Request)) string {
 	sum := sha256.Sum256([]byte(verifier))
-	req := &authz.Request{ClientID: r.client.ID, RedirectURI: redirectURI, Scopes: strings.Fields(scope),
+	req := &authz.Request{ClientID: r.client.ID, RedirectURI: redirectURI, RedirectGiven: true, Scopes: strings.Fields(scope),
 		State: "st-1", Nonce: "n-1", CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), MaxAge: -1,
 		IssuedAt: r.clock.Now(),
 		Params:   url.Values{"client_id": {r.client.ID}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "state": {"st-1"}}}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/token"
 	"github.com/rotor-auth/rotor/internal/users"
 	"github.com/rotor-auth/rotor/internal/web"
@@ -49,7 +50,10 @@ func logoutURL(r *rig, q url.Values) string { return r.issuer + web.LogoutPath +
 // created in the session, clears the cookie and goes to the registered
 // post-logout URI with state. The hint works once expired, too.
 func TestLogoutWithHintEndsTheSessionAndItsFamilies(t *testing.T) {
-	r := newRig(t)
+	testdb.Each(t, func(t *testing.T, st store.Store) { testLogoutWithHint(t, newRigOn(t, st)) })
+}
+
+func testLogoutWithHint(t *testing.T, r *rig) {
 	b := r.browser(t)
 	fam, idt := signedInWithFamily(t, r, b)
 	r.clock.Add(10 * time.Minute) // the hint has expired: RP-Initiated Logout §2 allows it

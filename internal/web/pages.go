@@ -47,7 +47,10 @@ type view struct {
 	Username string
 	// SignedInAs is the user of the browser's session.
 	SignedInAs string
-	Scopes     []scopeLine
+	// Session is the public id of the browser session the consent page
+	// was shown in: the answer counts only for that session's user.
+	Session string
+	Scopes  []scopeLine
 
 	// Logout carries the parameters of an RP-initiated logout.
 	ClientID, PostLogoutRedirectURI, State string

@@ -12,13 +12,17 @@ import (
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/web"
 )
 
 // TestSignInIssuesACodeBoundToTheSession: login, consent, and the code
 // the client gets redeems into a family of the browser session.
 func TestSignInIssuesACodeBoundToTheSession(t *testing.T) {
-	r := newRig(t)
+	testdb.Each(t, func(t *testing.T, st store.Store) { testSignIn(t, newRigOn(t, st)) })
+}
+
+func testSignIn(t *testing.T, r *rig) {
 	b := r.browser(t)
 	page := b.get(r.request())
 	if page.StatusCode != http.StatusOK || page.alert() != "" {
@@ -522,4 +526,33 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// TestConsentCountsOnlyForWhoSawIt: a consent page shown to alice, answered
+// after bob signed in in another tab of the same browser, grants bob
+// nothing: the page is shown again, to bob.
+func TestConsentCountsOnlyForWhoSawIt(t *testing.T) {
+	r := newRig(t)
+	r.addUser(t, "bob")
+	b := r.browser(t)
+	alicesPage := b.follow(b.login(b.get(r.request()), "alice", password))
+	if alicesPage.StatusCode != http.StatusOK || !strings.Contains(alicesPage.body, "alice") {
+		t.Fatalf("alice's consent page: %d", alicesPage.StatusCode)
+	}
+	// Another tab, a little later: sign in again, as bob.
+	r.clock.Add(2 * time.Second)
+	relogin := r.request(func(req *authz.Request) { req.Prompt = []string{"login"} })
+	if bobs := b.follow(b.login(b.get(relogin), "bob", password)); !strings.Contains(bobs.body, "bob") {
+		t.Fatalf("bob's consent page: %d", bobs.StatusCode)
+	}
+	resp := b.decide(alicesPage, "allow")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), web.ConsentPath+"?") {
+		t.Fatalf("answer to alice's page after bob signed in: %d %q, want the consent page again", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if again := b.follow(resp); !strings.Contains(again.body, "Signed in as <strong>bob</strong>") {
+		t.Fatalf("the page asked again is not bob's: %s", again.body)
+	}
+	if _, err := r.st.GetConsent(context.Background(), r.user.ID, r.client.ID); err == nil {
+		t.Fatal("alice's consent was recorded")
+	}
 }
