@@ -8,15 +8,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
-	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
@@ -308,9 +305,6 @@ func TestClientCreateJSONCarriesSecret(t *testing.T) {
 // authorization_code,refresh_token enables the code flow for a client,
 // once the token endpoint registers the grant.
 func TestClientAuthorizationCodeGrant(t *testing.T) {
-	if !slices.Contains(server.GrantTypes(), oauth.GrantAuthorizationCode) {
-		t.Skip("the token endpoint does not register the authorization_code grant yet (internal/server); clients cannot be given it until it does")
-	}
 	h := newHarness(t)
 	v := decode[clientView](t, h.ok("client", "create", "--id", "web", "--generate-secret", "--grant-types", "authorization_code,refresh_token",
 		"--redirect-uris", "http://127.0.0.1:8081/callback", "--json"))

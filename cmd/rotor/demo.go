@@ -31,6 +31,9 @@ const (
 	// demoScopes are what the demo clients may ask for: OpenID Connect
 	// and a refresh token, and "read" for examples/api.
 	demoScopes = "openid profile email offline_access read"
+	// demoAudience is examples/api's audience, which the examples ask
+	// for with an RFC 8707 resource indicator.
+	demoAudience = "https://orders.example.com"
 )
 
 // demoMeta marks the audit events of what --demo creates.
@@ -42,9 +45,9 @@ func demoClients() []*store.Client {
 	grants := []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 	return []*store.Client{
 		{ID: demoWebID, Name: "Rotor demo web app", GrantTypes: grants, Scopes: strings.Fields(demoScopes),
-			RedirectURIs: []string{demoWebURL + "/callback"}, PostLogoutRedirectURIs: []string{demoWebURL + "/"}},
+			Audiences: []string{demoAudience}, RedirectURIs: []string{demoWebURL + "/callback"}, PostLogoutRedirectURIs: []string{demoWebURL + "/"}},
 		{ID: demoSPAID, Name: "Rotor demo single-page app", Public: true, GrantTypes: grants, Scopes: strings.Fields(demoScopes),
-			RedirectURIs: []string{demoSPAURL + "/callback"}, PostLogoutRedirectURIs: []string{demoSPAURL + "/"}},
+			Audiences: []string{demoAudience}, RedirectURIs: []string{demoSPAURL + "/callback"}, PostLogoutRedirectURIs: []string{demoSPAURL + "/"}},
 	}
 }
 
@@ -110,13 +113,15 @@ func (a *app) setUpDemo(ctx context.Context, w io.Writer, st store.Store, sk *se
 	}
 
 	fmt.Fprintf(&b, `
-  To sign in, start an example in another terminal and open it in a browser:
+  To sign in, run the API and an example, each in another terminal, from
+  the repository root, and open the example in a browser:
 
-    go run ./examples/spa      then open %s/
-    go run ./examples/web      then open %s/   (it needs %s)
+    ISSUER=%[4]s AUDIENCE=%[5]s ALLOWED_ORIGINS=%[1]s go run ./examples/api
+    go run ./examples/spa                      then open %[1]s/
+    CLIENT_SECRET=... go run ./examples/web    then open %[2]s/   (CLIENT_SECRET is %[3]s)
 
-  The examples use the issuer %s; sign in as %q.
-`, demoSPAURL, demoWebURL, secretHint, issuer, demoUsername)
+  Sign in as %[6]q.
+`, demoSPAURL, demoWebURL, secretHint, issuer, demoAudience, demoUsername)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

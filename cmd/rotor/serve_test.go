@@ -9,14 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
-	"github.com/rotor-auth/rotor/internal/server"
 )
 
 // startServe runs `rotor serve` on a free port and returns its issuer and
@@ -175,9 +172,6 @@ func TestServeFlagsWinOverEnvironment(t *testing.T) {
 // printed once), and says where to go; a second start leaves them as
 // they are and prints no secret.
 func TestServeDemo(t *testing.T) {
-	if !slices.Contains(server.GrantTypes(), oauth.GrantAuthorizationCode) {
-		t.Skip("the token endpoint does not register the authorization_code grant yet (internal/server); the demo clients need it")
-	}
 	h := newHarness(t)
 	ctx := context.Background()
 	issuer, out, _, stop := startServe(t, h, "--demo")
