@@ -96,7 +96,14 @@ func (s *Server) writeUserInfoError(w http.ResponseWriter, e *userInfoError) {
 	}
 	params := []string{`error="` + e.code + `"`}
 	if e.description != "" {
-		params = append(params, `error_description="`+e.description+`"`)
+		// RFC 6750 §3: a quoted string of visible ASCII without '"' or '\'.
+		desc := strings.Map(func(r rune) rune {
+			if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+				return '\''
+			}
+			return r
+		}, e.description)
+		params = append(params, `error_description="`+desc+`"`)
 	}
 	if e.scope != "" {
 		params = append(params, `scope="`+e.scope+`"`)
