@@ -100,7 +100,8 @@ func (s *Service) RevokeWhere(ctx context.Context, filter store.FamilyFilter, re
 
 // RevokeWhereIn is [Service.RevokeWhere] inside the caller's transaction,
 // for changes that end sessions with them (a disabled user or client, a
-// password change).
+// password change). An operator's revocation (reason admin) of a user's or
+// a client's families also forgets the consent given for them.
 func (s *Service) RevokeWhereIn(ctx context.Context, tx store.Tx, filter store.FamilyFilter, reason audit.Reason, m audit.Meta) ([]string, error) {
 	now := s.now()
 	m = m.At(now)
@@ -117,6 +118,13 @@ func (s *Service) RevokeWhereIn(ctx context.Context, tx store.Tx, filter store.F
 	ids, err := tx.RevokeFamilies(ctx, filter, string(reason), now)
 	if err != nil {
 		return nil, err
+	}
+	if reason == audit.ReasonAdmin && (filter.Subject != "" || filter.ClientID != "") {
+		// An operator who ends a user's or a client's grants takes back
+		// what was agreed too: the next sign-in asks for consent again.
+		if _, err := tx.DeleteConsents(ctx, filter.Subject, filter.ClientID); err != nil {
+			return nil, err
+		}
 	}
 	events := make([]*store.Event, 0, len(ids))
 	for _, id := range ids {

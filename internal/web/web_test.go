@@ -231,6 +231,24 @@ func TestRememberedConsentSkipsTheScreen(t *testing.T) {
 	}
 }
 
+// TestConsentIsAskedAgainAfterRevocation: an operator revoking a user's
+// grants (rotor revoke --user) takes back the consent too.
+func TestConsentIsAskedAgainAfterRevocation(t *testing.T) {
+	r := newRig(t)
+	b := r.browser(t)
+	b.signIn(r.request())
+	if q := callback(t, b.get(r.request())); q.Get("code") == "" {
+		t.Fatalf("remembered consent did not skip the screen: %v", q)
+	}
+	if _, err := r.families.RevokeWhere(context.Background(), store.FamilyFilter{Subject: r.user.ID}, audit.ReasonAdmin, audit.Meta{Actor: audit.ActorCLI}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.get(r.request())
+	if page.StatusCode != http.StatusOK || !strings.Contains(page.body, `value="allow"`) {
+		t.Fatalf("after revocation: %d, no consent page", page.StatusCode)
+	}
+}
+
 // TestSkipConsentClient: a first-party client never shows the screen.
 func TestSkipConsentClient(t *testing.T) {
 	r := newRig(t)
