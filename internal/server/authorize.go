@@ -46,9 +46,9 @@ var oidcScopes = []string{"openid", "profile", "email"}
 const ScopeOfflineAccess = "offline_access"
 
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	raw, err := authorizeParams(r)
-	if err != nil {
-		s.opts.ErrorPage(w, r, http.StatusBadRequest, err.Error())
+	raw, msg := authorizeParams(r)
+	if msg != "" {
+		s.opts.ErrorPage(w, r, http.StatusBadRequest, msg)
 		return
 	}
 	f, err := oauth.ParseFormBody(raw)
@@ -80,22 +80,23 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorizeParams returns the request's parameters, from the query of a
-// GET or the form body of a POST (RFC 6749 §3.1), capped in size.
-func authorizeParams(r *http.Request) (string, error) {
+// GET or the form body of a POST (RFC 6749 §3.1), capped in size, or the
+// words of an error page.
+func authorizeParams(r *http.Request) (raw, msg string) {
 	if r.Method == http.MethodGet {
 		if len(r.URL.RawQuery) > maxAuthorizeBytes {
-			return "", errors.New("This sign-in link is too long. Go back to the application and try again.")
+			return "", "This sign-in link is too long. Go back to the application and try again."
 		}
-		return r.URL.RawQuery, nil
+		return r.URL.RawQuery, ""
 	}
 	if mt := r.Header.Get("Content-Type"); !strings.HasPrefix(mt, "application/x-www-form-urlencoded") {
-		return "", errors.New("This sign-in request must be sent as a form. Go back to the application and try again.")
+		return "", "This sign-in request must be sent as a form. Go back to the application and try again."
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxAuthorizeBytes+1))
 	if err != nil || len(b) > maxAuthorizeBytes {
-		return "", errors.New("This sign-in request is too large or could not be read. Go back to the application and try again.")
+		return "", "This sign-in request is too large or could not be read. Go back to the application and try again."
 	}
-	return string(b), nil
+	return string(b), ""
 }
 
 // authorizeClient is the first stage: the client and the redirect URI.
