@@ -129,6 +129,7 @@ type Queries interface {
 	AuthCodeQueries
 	SessionQueries
 	ConsentQueries
+	DeviceCodeQueries
 }
 
 // ClientQueries read and write registered OAuth clients.
@@ -285,6 +286,9 @@ type SessionQueries interface {
 	// ListSessions returns a user's sessions that have not ended and
 	// whose expiries are after now, most recently seen first.
 	ListSessions(ctx context.Context, subject string, now time.Time) ([]Session, error)
+	// EndSessions ends, in one statement, every session of subject that
+	// has not ended, with reason at, and returns their ids.
+	EndSessions(ctx context.Context, subject, reason string, at time.Time) ([]string, error)
 	// DeleteExpiredSessions deletes at most limit sessions that ended or
 	// expired (idle or absolute) at or before before, and returns how
 	// many it deleted.
@@ -302,4 +306,28 @@ type ConsentQueries interface {
 	// (an empty one matches any; both empty is refused with an error) and
 	// returns how many it deleted.
 	DeleteConsents(ctx context.Context, subject, clientID string) (int, error)
+}
+
+// DeviceCodeQueries read and write device authorization requests.
+type DeviceCodeQueries interface {
+	// CreateDeviceCode inserts a request; ErrConflict if its hash or its
+	// user code's hash exists.
+	CreateDeviceCode(ctx context.Context, d *DeviceCode) error
+	// LockDeviceCode returns the request with that device code hash and,
+	// inside [Store.Tx], locks its row until the transaction ends (polls
+	// of one code, and its approval, are serialised); ErrNotFound if none.
+	LockDeviceCode(ctx context.Context, hash []byte) (*DeviceCode, error)
+	// LockDeviceCodeByUserCode is LockDeviceCode by the user code's hash.
+	LockDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte) (*DeviceCode, error)
+	// UpdateDeviceCode writes a request's Interval, LastPolledAt, Status,
+	// Subject, SessionID, AuthTime, UsedAt, FamilyID and AccessTokenID;
+	// ErrNotFound if there is none.
+	UpdateDeviceCode(ctx context.Context, d *DeviceCode) error
+	// CountPendingDeviceCodes returns how many requests of client are
+	// pending and unexpired at now: unauthenticated devices of a public
+	// client cannot fill the table.
+	CountPendingDeviceCodes(ctx context.Context, clientID string, now time.Time) (int, error)
+	// DeleteExpiredDeviceCodes deletes at most limit requests whose
+	// ExpiresAt is at or before before, and returns how many it deleted.
+	DeleteExpiredDeviceCodes(ctx context.Context, before time.Time, limit int) (int, error)
 }

@@ -53,6 +53,10 @@ type Client struct {
 	// SkipConsent is for first-party clients: the consent page is never
 	// shown, consent is implied.
 	SkipConsent bool
+	// RefreshRequiresVerifier binds each family of the client to the
+	// PKCE code_verifier of the code that created it: every refresh must
+	// send it again (docs/design.md, "Verifier-bound refresh").
+	RefreshRequiresVerifier bool
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
@@ -119,6 +123,10 @@ type Family struct {
 	// AuthTime is when the user last authenticated for this grant (the
 	// OpenID Connect auth_time); zero when unknown.
 	AuthTime time.Time
+	// VerifierHash is the keyed hash of the PKCE code_verifier a refresh
+	// must present, for a client with RefreshRequiresVerifier; nil
+	// otherwise.
+	VerifierHash []byte
 	// RevokedAt is zero for a live family.
 	RevokedAt    time.Time
 	RevokeReason string
@@ -162,6 +170,51 @@ type AuthCode struct {
 
 // Used reports whether the code has been redeemed.
 func (c *AuthCode) Used() bool { return !c.UsedAt.IsZero() }
+
+// Device code statuses (RFC 8628 §3.5).
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+)
+
+// DeviceCode is a device authorization request (RFC 8628 §3.1), stored by
+// the keyed hashes of its device code and of its normalised user code:
+// the row holds neither code.
+type DeviceCode struct {
+	// Hash is the keyed hash of the device_code, the primary key.
+	Hash []byte
+	// UserCodeHash is the keyed hash of the normalised user code; unique.
+	UserCodeHash []byte
+	ClientID     string
+	Scopes       []string
+	// Audiences are the RFC 8707 resources the request named.
+	Audiences []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// Interval is the polling interval the device must keep; it grows by
+	// 5 s with each slow_down (RFC 8628 §3.5).
+	Interval time.Duration
+	// LastPolledAt is the last token request for this code; zero before
+	// the first.
+	LastPolledAt time.Time
+	// Status is DevicePending, DeviceApproved or DeviceDenied.
+	Status string
+	// Subject, SessionID and AuthTime are the user who approved (or
+	// denied), in which browser session, signed in when.
+	Subject   string
+	SessionID string
+	AuthTime  time.Time
+	// IP and UserAgent are the device's, shown to the user who confirms
+	// (RFC 8628 §5.4).
+	IP        string
+	UserAgent string
+	// UsedAt is zero until the approved code has given tokens.
+	UsedAt time.Time
+	// FamilyID and AccessTokenID are what the tokens were.
+	FamilyID      string
+	AccessTokenID string
+}
 
 // Session is a browser session: the cookie holds a random value, the row
 // only its keyed hash. Its ID is public (the id_token's sid) and is not the
