@@ -57,8 +57,8 @@ type Client struct {
 	// PKCE code_verifier of the code that created it: every refresh must
 	// send it again (docs/design.md, "Verifier-bound refresh").
 	RefreshRequiresVerifier bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
 }
 
 // AllowsGrant reports whether the client may use the grant type.
