@@ -54,11 +54,13 @@ type clientView struct {
 	RefreshAbsoluteTTL *string `json:"refresh_absolute_ttl"`
 	Disabled           bool    `json:"disabled"`
 	RequireDPoP        bool    `json:"require_dpop"`
-	Introspect         bool    `json:"introspect"`
-	AuthMethod         string  `json:"token_endpoint_auth_method"`
-	JWKSURI            string  `json:"jwks_uri,omitempty"`
-	CreatedAt          string  `json:"created_at"`
-	UpdatedAt          string  `json:"updated_at"`
+	// RefreshRequiresVerifier: every refresh sends the PKCE verifier.
+	RefreshRequiresVerifier bool   `json:"refresh_requires_verifier"`
+	Introspect              bool   `json:"introspect"`
+	AuthMethod              string `json:"token_endpoint_auth_method"`
+	JWKSURI                 string `json:"jwks_uri,omitempty"`
+	CreatedAt               string `json:"created_at"`
+	UpdatedAt               string `json:"updated_at"`
 	// ClientSecret is set only in the answer to `client create
 	// --generate-secret`, the one time the secret is shown.
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -74,6 +76,7 @@ func viewClient(c *store.Client) clientView {
 		Disabled: c.Disabled, RequireDPoP: c.RequireDPoP, Introspect: c.Introspect, CreatedAt: timeText(c.CreatedAt), UpdatedAt: timeText(c.UpdatedAt),
 	}
 	v.AuthMethod, v.JWKSURI = c.AuthMethod, c.JWKSURI
+	v.RefreshRequiresVerifier = c.RefreshRequiresVerifier
 	v.PostLogoutRedirectURIs, v.AllowedOrigins, v.SkipConsent = nonNil(c.PostLogoutRedirectURIs), c.AllowedOrigins, c.SkipConsent
 	switch {
 	case c.Public:
@@ -111,7 +114,7 @@ func (a *app) clientCreateCmd() *cobra.Command {
 	var (
 		id, sec, scopes, name                  string
 		generate, public, asJSON, requireDPoP  bool
-		introspect, skipConsent                bool
+		introspect, skipConsent, needVerifier  bool
 		grants, audiences, redirects           []string
 		postLogout, origins                    []string
 		grace, accessTTL, idleTTL, absoluteTTL string
@@ -159,7 +162,7 @@ https.`,
 			if err != nil {
 				return err
 			}
-			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP, Introspect: introspect, GrantTypes: grants,
+			c := &store.Client{ID: id, Public: public, RequireDPoP: requireDPoP, RefreshRequiresVerifier: needVerifier, Introspect: introspect, GrantTypes: grants,
 				Audiences: audiences, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
 				Name: name, SkipConsent: skipConsent}
 			if cmd.Flags().Changed("allowed-origins") {
@@ -241,6 +244,7 @@ https.`,
 	f.StringVar(&idleTTL, "refresh-idle-ttl", "", "refresh-token idle lifetime for this client (default: the server's)")
 	f.StringVar(&absoluteTTL, "refresh-absolute-ttl", "", "refresh-token absolute lifetime for this client (default: the server's)")
 	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449); its families are bound to the key")
+	f.BoolVar(&needVerifier, "refresh-requires-verifier", false, "bind each family of the code flow to its PKCE code_verifier: every refresh must send it again (DPoP binds more strongly)")
 	f.BoolVar(&introspect, "introspect", false, "a resource server: may introspect any access token (otherwise only those naming it in their audience)")
 	f.BoolVar(&asJSON, "json", false, "print the client as JSON")
 	return cmd
@@ -382,6 +386,7 @@ func (a *app) clientGetCmd() *cobra.Command {
 			fmt.Fprintf(w, "allowed origins:\t%s\n", originsText(v.AllowedOrigins))
 			fmt.Fprintf(w, "skip consent:\t%t\n", v.SkipConsent)
 			fmt.Fprintf(w, "require DPoP:\t%t\n", v.RequireDPoP)
+			fmt.Fprintf(w, "refresh requires verifier:\t%t\n", v.RefreshRequiresVerifier)
 			fmt.Fprintf(w, "introspect:\t%t\n", v.Introspect)
 			fmt.Fprintf(w, "reuse grace:\t%s\n", dur(v.ReuseGrace))
 			fmt.Fprintf(w, "access-token TTL:\t%s\n", dur(v.AccessTokenTTL))

@@ -76,7 +76,10 @@ const (
 	ReasonInvalidScope      = "invalid_scope"
 	ReasonDPoPMismatch      = "dpop_mismatch"
 	ReasonDPoPMissing       = "dpop_missing"
-	ReasonClientInvalid     = "client_invalid"
+	// ReasonVerifierMissing: a verifier-bound family's refresh without
+	// its code_verifier.
+	ReasonVerifierMissing = "verifier_missing"
+	ReasonClientInvalid   = "client_invalid"
 )
 
 // Reasons of family_revoked and access_token_revoked events: why a session
@@ -91,6 +94,9 @@ const (
 	ReasonLogout = "logout"
 	// ReasonCodeReused: its authorization code was redeemed again.
 	ReasonCodeReused = "code_reused"
+	// ReasonVerifierMismatch: a verifier-bound family's live token came
+	// with another code_verifier.
+	ReasonVerifierMismatch = "verifier_mismatch"
 )
 
 // Reasons of password_grant_failed events.
@@ -122,6 +128,7 @@ func Reasons() []Reason {
 		ReasonMalformed, ReasonUnknown, ReasonWrongClient, ReasonRevoked, ReasonExpiredIdle,
 		ReasonExpiredAbsolute, ReasonUserDisabled, ReasonUserDeleted, ReasonTokensInvalidated,
 		ReasonInvalidScope, ReasonDPoPMismatch, ReasonDPoPMissing, ReasonClientInvalid,
+		ReasonVerifierMissing, ReasonVerifierMismatch,
 		ReasonPasswordChanged, ReasonReuseDetected, ReasonFamilyCap, ReasonRevocationEndpoint,
 		ReasonAdmin, ReasonLogout, ReasonCodeReused, ReasonClientDisabled,
 		ReasonUnknownUser, ReasonWrongPassword, ReasonThrottled,

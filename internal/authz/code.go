@@ -190,7 +190,7 @@ func (s *Service) Redeem(ctx context.Context, p RedeemParams) (*Redeemed, error)
 			g, refusal, err := s.families.CreateIn(ctx, tx, family.CreateParams{
 				Client: p.Client, User: u, Scopes: c.Scopes, DPoPJKT: p.DPoPJKT,
 				AccessTokenID: p.AccessTokenID, Grant: "authorization_code",
-				SessionID: c.SessionID, AuthTime: c.AuthTime, Meta: p.Meta,
+				SessionID: c.SessionID, AuthTime: c.AuthTime, Verifier: p.Verifier, Meta: p.Meta,
 			})
 			if refusal != nil {
 				return outcome{refusal: refusal}, errRollback

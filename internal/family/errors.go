@@ -48,6 +48,8 @@ var (
 	ErrInvalidScope      = &Error{Reason: audit.ReasonInvalidScope, msg: "family: requested scope exceeds the grant"}
 	ErrDPoPMismatch      = &Error{Reason: audit.ReasonDPoPMismatch, msg: "family: proof-of-possession key does not match the grant; grant revoked"}
 	ErrDPoPMissing       = &Error{Reason: audit.ReasonDPoPMissing, msg: "family: grant is bound to a key and the request has no proof"}
+	ErrVerifierMissing   = &Error{Reason: audit.ReasonVerifierMissing, msg: "family: grant is bound to a code_verifier and the request has none"}
+	ErrVerifierMismatch  = &Error{Reason: audit.ReasonVerifierMismatch, msg: "family: code_verifier does not match the grant; grant revoked"}
 	ErrReplayed          = &Error{Reason: audit.ReasonReuseDetected, msg: "family: refresh token reuse detected; grant revoked"}
 	// ErrUserChanged: the user's password or tokens_valid_after changed
 	// between the verification of their credentials and the creation of

@@ -147,6 +147,9 @@ type CreateParams struct {
 	// AuthTime is when the user authenticated for this grant (the OpenID
 	// Connect auth_time, kept for id_tokens on refresh); zero means now.
 	AuthTime time.Time
+	// Verifier is the PKCE code_verifier of the code that made the grant,
+	// or "": a client with RefreshRequiresVerifier binds the family to it.
+	Verifier string
 	audit.Meta
 }
 
@@ -230,6 +233,9 @@ func (s *Service) CreateIn(ctx context.Context, tx store.Tx, p CreateParams) (*G
 	if f.AuthTime.IsZero() {
 		f.AuthTime = now
 	}
+	if p.Client.RefreshRequiresVerifier && p.Verifier != "" {
+		f.VerifierHash = s.verifierHash(p.Verifier)
+	}
 	live, err := tx.ListFamilies(ctx, store.FamilyFilter{
 		ClientID: p.Client.ID, Subject: p.User.ID, LiveOnly: true, Now: now,
 	})
@@ -276,6 +282,9 @@ type RefreshParams struct {
 	DPoPJKT string
 	// AccessTokenID is the jti of the access token to be issued.
 	AccessTokenID string
+	// Verifier is the request's code_verifier, which a verifier-bound
+	// family must be sent again on every refresh; "" when absent.
+	Verifier string
 	audit.Meta
 }
 
@@ -424,6 +433,14 @@ func (s *Service) RefreshIn(ctx context.Context, tx store.Tx, p RefreshParams) (
 			// it was bound to: treat it as stolen.
 			return s.revokeStolen(ctx, tx, f, p, m, audit.Token{ID: tid, Generation: rt.Generation}, ErrDPoPMismatch)
 		}
+		switch s.verifier(f, p) {
+		case verifierMissing:
+			return refuse(ErrVerifierMissing)
+		case verifierWrong:
+			// The live token with another verifier: the token travelled
+			// without the secret the client keeps beside it. Stolen.
+			return s.revokeStolen(ctx, tx, f, p, m, audit.Token{ID: tid, Generation: rt.Generation}, ErrVerifierMismatch)
+		}
 		scopes, refusal, err := s.check(ctx, tx, f, p.Scopes)
 		if refusal != nil || err != nil {
 			if refusal != nil {
@@ -442,7 +459,13 @@ func (s *Service) RefreshIn(ctx context.Context, tx store.Tx, p RefreshParams) (
 		return refuse(ErrUnknown)
 
 	case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
-		f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT):
+		f.GraceSealed != nil && now.Before(f.GraceUntil) && s.verifier(f, p) == verifierMissing:
+		// A retry that forgot the verifier proves nothing either way.
+		return refuse(ErrVerifierMissing)
+
+	case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
+		f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT) &&
+		s.verifier(f, p) == verifierOK:
 		scopes, refusal, err := s.check(ctx, tx, f, p.Scopes)
 		if refusal != nil {
 			return refuse(refusal)
@@ -458,6 +481,34 @@ func (s *Service) RefreshIn(ctx context.Context, tx store.Tx, p RefreshParams) (
 		// Someone holds a copy; revoke the whole family.
 		return s.revokeStolen(ctx, tx, f, p, m, audit.Token{ID: tid, Generation: rt.Generation}, ErrReplayed)
 	}
+}
+
+// Outcomes of the verifier check of a verifier-bound family.
+const (
+	verifierOK = iota
+	verifierMissing
+	verifierWrong
+)
+
+// verifierContext separates the keyed hash of a code_verifier from every
+// other keyed hash Rotor stores.
+const verifierContext = "rotor refresh verifier v1:"
+
+func (s *Service) verifierHash(v string) []byte { return s.keys.Hash(verifierContext + v) }
+
+// verifier checks a refresh of a verifier-bound family (the client sent
+// the PKCE code_verifier of the code that created it again; see
+// docs/design.md, "Verifier-bound refresh"). Unbound families pass.
+func (s *Service) verifier(f *store.Family, p RefreshParams) int {
+	switch {
+	case f.VerifierHash == nil:
+		return verifierOK
+	case p.Verifier == "":
+		return verifierMissing
+	case secret.Equal(s.verifierHash(p.Verifier), f.VerifierHash):
+		return verifierOK
+	}
+	return verifierWrong
 }
 
 // check applies the consistency rules of a refresh (the user still exists,

@@ -44,6 +44,7 @@ func (g refreshGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Toke
 	jti := secret.NewID()
 	fg, err := g.families.Refresh(ctx, family.RefreshParams{
 		Client: req.client, Token: rt, Scopes: scopes, DPoPJKT: req.jkt, AccessTokenID: jti, Meta: req.meta,
+		Verifier: req.form.Get("code_verifier"),
 	})
 	var fe *family.Error
 	if errors.As(err, &fe) {
@@ -85,6 +86,10 @@ func familyError(fe *family.Error) *oauth.Error {
 		return oauth.InvalidGrant("the grant is no longer valid; sign in again")
 	case audit.ReasonDPoPMismatch:
 		return oauth.InvalidGrant("the DPoP key does not match the grant; the grant has been revoked")
+	case audit.ReasonVerifierMissing:
+		return oauth.InvalidGrant("the grant is bound to the code_verifier; send it with every refresh")
+	case audit.ReasonVerifierMismatch:
+		return oauth.InvalidGrant("the code_verifier does not match the grant; the grant has been revoked")
 	case audit.ReasonDPoPMissing:
 		return oauth.InvalidDPoPProof("the grant is bound to a key; send a DPoP proof")
 	default:
