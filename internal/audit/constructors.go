@@ -274,6 +274,28 @@ func NewAuthCodeReused(m Meta, c *store.AuthCode, tokenID string) *store.Event {
 	return e
 }
 
+// NewDeviceDecided records a person's answer to a device's request: the
+// device's address and user agent, which the person was shown, are in
+// Detail.
+func NewDeviceDecided(m Meta, d *store.DeviceCode, allowed bool) *store.Event {
+	typ := DeviceDenied
+	if allowed {
+		typ = DeviceApproved
+	}
+	e := base(m, typ)
+	e.ClientID, e.Subject = d.ClientID, d.Subject
+	e.Detail = "device_ip=" + d.IP + " device_user_agent=" + d.UserAgent
+	return e
+}
+
+// NewSignedOutEverywhere records a user ending every grant and browser
+// session at once, with how many of each.
+func NewSignedOutEverywhere(m Meta, subject string, families, sessions int) *store.Event {
+	e := base(m, SignedOutEverywhere)
+	e.Subject, e.Detail = subject, fmt.Sprintf("revoked_families=%d ended_sessions=%d", families, sessions)
+	return e
+}
+
 // clip cuts id to maxClientIDLen bytes on a character boundary.
 func clip(id string) string {
 	if len(id) <= maxClientIDLen {

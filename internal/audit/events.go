@@ -40,6 +40,12 @@ const (
 	// AuthCodeReused is a second redemption of an authorization code: the
 	// family the first one created is revoked (RFC 6749 §4.1.2).
 	AuthCodeReused = "authorization_code_reused"
+	// DeviceApproved and DeviceDenied are a person's answer on the
+	// /device page to a device's request (RFC 8628 §3.3).
+	DeviceApproved = "device_approved"
+	DeviceDenied   = "device_denied"
+	// SignedOutEverywhere: a user ended every session and grant at once.
+	SignedOutEverywhere = "signed_out_everywhere"
 )
 
 // Types returns every event type, in a stable order.
@@ -50,6 +56,7 @@ func Types() []string {
 		ClientCreated, ClientUpdated, ClientDisabled, ClientEnabled, ClientDeleted,
 		UserCreated, UserDisabled, UserEnabled, UserPasswordChanged,
 		LoginFailed, SessionStarted, SessionEnded, ConsentGranted, AuthCodeReused,
+		DeviceApproved, DeviceDenied, SignedOutEverywhere,
 	}
 }
 
@@ -94,6 +101,10 @@ const (
 	ReasonLogout = "logout"
 	// ReasonCodeReused: its authorization code was redeemed again.
 	ReasonCodeReused = "code_reused"
+	// ReasonUser: the user ended it on their sessions page.
+	ReasonUser = "user"
+	// ReasonSignOutEverywhere: the user signed out everywhere.
+	ReasonSignOutEverywhere = "sign_out_everywhere"
 	// ReasonVerifierMismatch: a verifier-bound family's live token came
 	// with another code_verifier.
 	ReasonVerifierMismatch = "verifier_mismatch"
@@ -128,7 +139,7 @@ func Reasons() []Reason {
 		ReasonMalformed, ReasonUnknown, ReasonWrongClient, ReasonRevoked, ReasonExpiredIdle,
 		ReasonExpiredAbsolute, ReasonUserDisabled, ReasonUserDeleted, ReasonTokensInvalidated,
 		ReasonInvalidScope, ReasonDPoPMismatch, ReasonDPoPMissing, ReasonClientInvalid,
-		ReasonVerifierMissing, ReasonVerifierMismatch,
+		ReasonVerifierMissing, ReasonVerifierMismatch, ReasonUser, ReasonSignOutEverywhere,
 		ReasonPasswordChanged, ReasonReuseDetected, ReasonFamilyCap, ReasonRevocationEndpoint,
 		ReasonAdmin, ReasonLogout, ReasonCodeReused, ReasonClientDisabled,
 		ReasonUnknownUser, ReasonWrongPassword, ReasonThrottled,

@@ -35,14 +35,19 @@ type Service struct {
 	families *family.Service
 	now      func() time.Time
 	log      *slog.Logger
+	device   DeviceConfig
 }
 
 // New returns a Service; now is the clock.
-func New(st store.Store, keys *secret.Keys, families *family.Service, now func() time.Time, log *slog.Logger) *Service {
+func New(st store.Store, keys *secret.Keys, families *family.Service, now func() time.Time, log *slog.Logger, opts ...Option) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, keys: keys, families: families, now: now, log: log}
+	s := &Service{st: st, keys: keys, families: families, now: now, log: log, device: DefaultDeviceConfig()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // IssueCode mints a code for r, granted scopes by user in browser session
