@@ -154,7 +154,7 @@ var protocolErrors = map[string]bool{
 	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
 	"unsupported_grant_type": true, "invalid_scope": true, "invalid_target": true,
 	"invalid_dpop_proof": true, "use_dpop_nonce": true, "temporarily_unavailable": true,
-	"access_denied": true, "server_error": true,
+	"access_denied": true, "server_error": true, "expired_token": true,
 }
 
 // ReasonOther stands for an RFC error code outside the known set, so the

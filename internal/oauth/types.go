@@ -110,6 +110,8 @@ type Metadata struct {
 	// DenyListEndpoint is Rotor's own: the revoked families and access
 	// tokens, for resource servers that poll rather than introspect.
 	DenyListEndpoint string `json:"rotor_denylist_endpoint,omitempty"`
+	// DeviceAuthorizationEndpoint is RFC 8628 §4's.
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 	// DPoPSigningAlgs are the DPoP proof algorithms accepted (RFC 9449 §5.1).
 	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }

@@ -41,6 +41,7 @@ func (s *Server) metadata(ctx context.Context) (oauth.Metadata, error) {
 		IntrospectionEndpoint:         iss + "/oauth2/introspect",
 		EndSessionEndpoint:            iss + "/oauth2/logout",
 		DenyListEndpoint:              iss + "/oauth2/denylist",
+		DeviceAuthorizationEndpoint:   iss + "/oauth2/device_authorization",
 		ScopesSupported:               []string{"openid", "profile", "email", "offline_access"},
 		ResponseTypesSupported:        []string{"code"},
 		ResponseModesSupported:        []string{"query"},

@@ -163,6 +163,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /userinfo", s.withCORS(s.handleUserInfo))
 	m.HandleFunc("OPTIONS /userinfo", s.preflight(http.MethodGet, http.MethodPost))
 	m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
+	m.HandleFunc("POST /oauth2/device_authorization", s.handleDeviceAuthorization)
 	// One document answers both metadata URLs (metadata.go).
 	m.HandleFunc("GET /.well-known/oauth-authorization-server", s.withCORS(s.handleMetadata))
 	m.HandleFunc("OPTIONS /.well-known/oauth-authorization-server", s.preflight(http.MethodGet))
@@ -173,7 +174,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /oauth2/denylist", s.handleDenyList)
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /readyz", s.handleReady)
-	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {
+	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/device_authorization"} {
 		m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			e := oauth.InvalidRequest("the request must use POST")

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/rotor-auth/rotor/internal/authz"
+	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/store"
+)
+
+// DevicePath is the page where a person types a user code (RFC 8628
+// §3.3); internal/web serves it.
+const DevicePath = "/device"
+
+// deviceAuthorization is the answer of RFC 8628 §3.2.
+type deviceAuthorization struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               int64  `json:"expires_in"`
+	Interval                int64  `json:"interval"`
+}
+
+// handleDeviceAuthorization is POST /oauth2/device_authorization (RFC
+// 8628 §3.1): the client authenticates as at the token endpoint (a public
+// client names itself), and gets a device code and a user code.
+func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Request) {
+	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	r, cancel := s.withDeadline(w, r)
+	defer cancel()
+	c, err := s.authenticate(r, f)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if !c.AllowsGrant(oauth.GrantDeviceCode) {
+		s.writeErr(w, r, oauth.UnauthorizedClient("the client may not use the device authorization grant"))
+		return
+	}
+	scopes, oe := deviceScopes(f, c)
+	if oe != nil {
+		s.writeErr(w, r, oe)
+		return
+	}
+	aud, err := s.audience(f, c)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	var resources []string
+	if len(f.All("resource"))+len(f.All("audience")) > 0 {
+		resources = aud
+	}
+	start, err := s.opts.Authz.StartDevice(r.Context(), c, scopes, resources, s.meta(r))
+	if errors.Is(err, authz.ErrTooManyPending) {
+		s.writeErr(w, r, oauth.TooManyRequests("too many devices of this client are waiting for a user; retry later", 30))
+		return
+	}
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	page := s.opts.Issuer + DevicePath
+	oauth.WriteJSON(w, deviceAuthorization{
+		DeviceCode:              start.DeviceCode,
+		UserCode:                start.UserCode,
+		VerificationURI:         page,
+		VerificationURIComplete: page + "?" + url.Values{"user_code": {start.UserCode}}.Encode(),
+		ExpiresIn:               int64(start.ExpiresIn / time.Second),
+		Interval:                int64(start.Interval / time.Second),
+	})
+}
+
+// deviceScopes are the scopes of a device request: the client's
+// registered ones and the OpenID Connect ones; no scope parameter means
+// the client's registered scopes. offline_access is not needed for a
+// refresh token in this flow, but is accepted.
+func deviceScopes(f oauth.Form, c *store.Client) ([]string, *oauth.Error) {
+	if !f.Has("scope") {
+		return slices.Clone(c.Scopes), nil
+	}
+	asked, err := oauth.ParseScope(f.Get("scope"))
+	if err != nil {
+		var oe *oauth.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		return nil, oauth.InvalidScope("the scope is malformed")
+	}
+	for _, sc := range asked {
+		if !slices.Contains(c.Scopes, sc) && !slices.Contains(oidcScopes, sc) &&
+			(sc != ScopeOfflineAccess || !c.AllowsGrant(oauth.GrantRefreshToken)) {
+			return nil, oauth.InvalidScope("the requested scope is not allowed for this client")
+		}
+	}
+	return asked, nil
+}
