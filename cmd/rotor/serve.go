@@ -162,6 +162,7 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 		issuer: issuer, st: st, sk: sk, km: km, fams: fams, passwords: passwords, refusals: refusals,
 		users: users.New(st, fams, passwords, a.now, users.WithLog(log)), now: a.now, log: log,
 		dpopNonce: cfg.DPoPNonce, dbTimeout: cfg.DBTimeout, proxies: proxies,
+		device: authz.DeviceConfig{TTL: cfg.DeviceCodeTTL, Interval: cfg.DevicePollInterval, MaxPending: authz.DefaultDeviceConfig().MaxPending},
 	})
 	if err != nil {
 		ln.Close()
@@ -241,13 +242,14 @@ type publicParts struct {
 	dpopNonce bool
 	dbTimeout time.Duration
 	proxies   []netip.Prefix
+	device    authz.DeviceConfig
 }
 
 // publicHandler is the public listener's handler: the protocol endpoints
 // for machines (internal/server) and the pages for people (internal/web)
 // on one mux, sharing stored rows and URLs only (docs/design.md).
 func publicHandler(p publicParts) (http.Handler, error) {
-	az := authz.New(p.st, p.sk, p.fams, p.now, p.log)
+	az := authz.New(p.st, p.sk, p.fams, p.now, p.log, authz.WithDevice(p.device))
 	pages, err := web.New(web.Options{
 		Issuer: p.issuer, Store: p.st, Secrets: p.sk, Authz: az, Sessions: session.New(p.st, p.sk, p.fams, p.now),
 		Users: p.users, Tokens: token.NewIssuer(p.issuer, p.km, p.now), Refusals: p.refusals, Now: p.now, Log: p.log,

@@ -49,6 +49,9 @@ type Config struct {
 
 	AuditRetention time.Duration `yaml:"audit_retention" help:"how long audit events are kept"`
 
+	DeviceCodeTTL      time.Duration `yaml:"device_code_ttl" help:"lifetime of a device code and its user code (RFC 8628)"`
+	DevicePollInterval time.Duration `yaml:"device_poll_interval" help:"how often a device may poll the token endpoint at first (RFC 8628 §3.2); slow_down adds 5s"`
+
 	DBTimeout time.Duration `yaml:"db_timeout" help:"deadline of each request's database work; past it the answer is 503 temporarily_unavailable (at most 20s, under the 30s write timeout)"`
 
 	LogLevel  string `yaml:"log_level" help:"log level: debug, info, warn or error"`
@@ -91,6 +94,8 @@ func Default() *Config {
 		KeyPrepublish:      10 * time.Minute,
 		AuditRetention:     30 * 24 * time.Hour,
 		DBTimeout:          5 * time.Second,
+		DeviceCodeTTL:      10 * time.Minute,
+		DevicePollInterval: 5 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
@@ -465,6 +470,14 @@ func (c *Config) Validate() error {
 	}
 	positive("audit_retention", c.AuditRetention)
 	positive("db_timeout", c.DBTimeout)
+	positive("device_code_ttl", c.DeviceCodeTTL)
+	if c.DeviceCodeTTL > time.Hour {
+		add("device_code_ttl of %s is longer than 1h: a user code is short, so it must not live long (RFC 8628 §5.1)", FormatDuration(c.DeviceCodeTTL))
+	}
+	positive("device_poll_interval", c.DevicePollInterval)
+	if c.DevicePollInterval > time.Minute {
+		add("device_poll_interval of %s is longer than 1m", FormatDuration(c.DevicePollInterval))
+	}
 	if c.DBTimeout > MaxDBTimeout {
 		add("db_timeout of %s is longer than %s: an answer must leave before the HTTP write timeout (30s), or a committed rotation could go unanswered", FormatDuration(c.DBTimeout), FormatDuration(MaxDBTimeout))
 	}
