@@ -326,6 +326,39 @@ func (s *Service) Enable(ctx context.Context, id string, m audit.Meta) (*store.U
 // change applies edit to the user under its row lock, revokes every live
 // family of the user for reason (none when reason is empty) and records
 // the change, in one transaction.
+// SignOutEverywhere ends, in one transaction, every grant and browser
+// session of user id: tokens_valid_after is set (so nothing issued before
+// counts again), every family is revoked with its access tokens
+// deny-listed, every browser session ends, and one event says how many.
+// It returns the families revoked and the sessions ended.
+func (s *Service) SignOutEverywhere(ctx context.Context, id string, m audit.Meta) (families []string, sessions []string, err error) {
+	err = s.st.Tx(ctx, func(tx store.Tx) error {
+		u, err := tx.LockUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		u.TokensValidAfter, u.UpdatedAt = now, now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if families, err = s.fams.RevokeWhereIn(ctx, tx, store.FamilyFilter{Subject: id}, audit.ReasonSignOutEverywhere, m); err != nil {
+			return err
+		}
+		if sessions, err = tx.EndSessions(ctx, id, audit.ReasonSignOutEverywhere, now); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, audit.NewSignedOutEverywhere(m.At(now), id, len(families), len(sessions)))
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("users: sign out everywhere %s: %w", id, err)
+	}
+	return families, sessions, nil
+}
+
 func (s *Service) change(ctx context.Context, id string, m audit.Meta, edit func(*store.User, time.Time),
 	reason audit.Reason, event func(audit.Meta, *store.User, int) *store.Event) (*store.User, []string, error) {
 	var (
