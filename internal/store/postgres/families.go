@@ -12,7 +12,7 @@ import (
 const familyCols = `id, client_id, subject, scopes, dpop_jkt, generation, live_hash,
 	prev_hash, rotated_at, grace_sealed, grace_until, created_at, last_used_at,
 	expires_at, absolute_expires_at, last_ip, last_user_agent, revoked_at, revoke_reason,
-	session_id, auth_time`
+	session_id, auth_time, verifier_hash`
 
 func scanFamily(s scanner) (*store.Family, error) {
 	var (
@@ -26,13 +26,14 @@ func scanFamily(s scanner) (*store.Family, error) {
 	err := s.Scan(&f.ID, &f.ClientID, &f.Subject, &scopes, &f.DPoPJKT, &generation, &f.LiveHash,
 		&f.PrevHash, &rotated, &f.GraceSealed, &graceUntil, &created, &used,
 		&expires, &absolute, &f.LastIP, &f.LastUserAgent, &revoked, &f.RevokeReason,
-		&f.SessionID, &authTime)
+		&f.SessionID, &authTime, &f.VerifierHash)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	f.Scopes = listOut(scopes)
 	f.Generation = uint64(generation) // never negative: written by genIn
 	f.LiveHash, f.PrevHash, f.GraceSealed = bytesOut(f.LiveHash), bytesOut(f.PrevHash), bytesOut(f.GraceSealed)
+	f.VerifierHash = bytesOut(f.VerifierHash)
 	f.RotatedAt, f.GraceUntil, f.CreatedAt, f.LastUsedAt = timeOut(rotated), timeOut(graceUntil), timeOut(created), timeOut(used)
 	f.ExpiresAt, f.AbsoluteExpiresAt, f.RevokedAt = timeOut(expires), timeOut(absolute), timeOut(revoked)
 	f.AuthTime = timeOut(authTime)
@@ -67,6 +68,7 @@ func familyColumns(f *store.Family) ([]column, error) {
 		{"revoke_reason", f.RevokeReason},
 		{"session_id", f.SessionID},
 		{"auth_time", timeIn(f.AuthTime)},
+		{"verifier_hash", f.VerifierHash},
 	}, nil
 }
 

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/store"
@@ -78,6 +80,25 @@ func (q *queries) ListSessions(ctx context.Context, subject string, now time.Tim
 	return list(ctx, q.q, scanSession, `SELECT `+sessionCols+` FROM sessions
 		WHERE subject = $1 AND ended_at IS NULL AND expires_at > $2 AND absolute_expires_at > $2
 		ORDER BY last_seen_at DESC NULLS LAST, id`, subject, now)
+}
+
+// EndSessions ends, in one statement, every session of subject not yet
+// ended, and returns their ids in increasing order.
+func (q *queries) EndSessions(ctx context.Context, subject, reason string, at time.Time) ([]string, error) {
+	if at.IsZero() {
+		// A NULL ended_at would read back as live.
+		return nil, errors.New("postgres: EndSessions needs an end time")
+	}
+	// The rows are locked in id order first, as RevokeFamilies does, so
+	// that two sign-outs everywhere of one user cannot deadlock.
+	ids, err := list(ctx, q.q, scanString, `UPDATE sessions SET ended_at = $1, end_reason = $2
+		WHERE id IN (SELECT id FROM sessions WHERE subject = $3 AND ended_at IS NULL ORDER BY id FOR UPDATE)
+		RETURNING id`, timeIn(at), reason, subject)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // DeleteExpiredSessions deletes at most limit sessions ended or expired

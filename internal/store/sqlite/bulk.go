@@ -7,7 +7,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
-// bulkRows is how many families one INSERT statement carries: 21
+// bulkRows is how many families one INSERT statement carries: 22
 // parameters each, far below SQLite's limit of 32,766 parameters, and
 // enough that statement overhead disappears.
 const bulkRows = 500
@@ -25,7 +25,7 @@ func (db *DB) CreateFamilies(ctx context.Context, families []*store.Family) erro
 		for rest := families; len(rest) > 0; {
 			n := min(len(rest), bulkRows)
 			var names []string
-			args := make([]any, 0, n*21)
+			args := make([]any, 0, n*22)
 			for _, f := range rest[:n] {
 				cols, err := familyColumns(f)
 				if err != nil {

@@ -10,7 +10,7 @@ import (
 const clientCols = `id, secret_hash, secret_phc, public, grant_types, scopes, audiences,
 	redirect_uris, reuse_grace_ns, access_token_ttl_ns, refresh_idle_ttl_ns,
 	refresh_absolute_ttl_ns, disabled, created_at, updated_at, require_dpop, auth_method, jwks, jwks_uri, introspect, tokens_valid_after,
-	name, post_logout_redirect_uris, allowed_origins, skip_consent`
+	name, post_logout_redirect_uris, allowed_origins, skip_consent, refresh_requires_verifier`
 
 func scanClient(s scanner) (*store.Client, error) {
 	var (
@@ -23,7 +23,7 @@ func scanClient(s scanner) (*store.Client, error) {
 	)
 	if err := s.Scan(&c.ID, &c.SecretHash, &c.SecretPHC, &c.Public, &grants, &scopes, &auds, &ru,
 		&grace, &at, &idle, &abs, &c.Disabled, &created, &updated, &c.RequireDPoP, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Introspect, &valid,
-		&c.Name, &postLogout, &origins, &c.SkipConsent); err != nil {
+		&c.Name, &postLogout, &origins, &c.SkipConsent, &c.RefreshRequiresVerifier); err != nil {
 		return nil, mapErr(err)
 	}
 	c.SecretHash, c.JWKS = bytesOut(c.SecretHash), bytesOut(c.JWKS)
@@ -62,6 +62,7 @@ func clientColumns(c *store.Client) []column {
 		{"post_logout_redirect_uris", listIn(c.PostLogoutRedirectURIs)},
 		{"allowed_origins", optListIn(c.AllowedOrigins)},
 		{"skip_consent", c.SkipConsent},
+		{"refresh_requires_verifier", c.RefreshRequiresVerifier},
 	}
 }
 

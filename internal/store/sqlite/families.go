@@ -11,7 +11,7 @@ import (
 
 const familyCols = `id, client_id, subject, scopes, dpop_jkt, generation, live_hash, prev_hash,
 	rotated_at, grace_sealed, grace_until, created_at, last_used_at, expires_at,
-	absolute_expires_at, last_ip, last_user_agent, revoked_at, revoke_reason, session_id, auth_time`
+	absolute_expires_at, last_ip, last_user_agent, revoked_at, revoke_reason, session_id, auth_time, verifier_hash`
 
 func scanFamily(s scanner) (*store.Family, error) {
 	var (
@@ -23,12 +23,13 @@ func scanFamily(s scanner) (*store.Family, error) {
 	)
 	if err := s.Scan(&f.ID, &f.ClientID, &f.Subject, &scopes, &f.DPoPJKT, &gen, &f.LiveHash, &f.PrevHash,
 		&rotated, &f.GraceSealed, &graceUntil, &created, &used, &exp, &abs, &f.LastIP, &f.LastUserAgent,
-		&revoked, &f.RevokeReason, &f.SessionID, &authTime); err != nil {
+		&revoked, &f.RevokeReason, &f.SessionID, &authTime, &f.VerifierHash); err != nil {
 		return nil, mapErr(err)
 	}
 	f.Scopes = listOut(scopes)
 	f.Generation = uint64(gen)
 	f.LiveHash, f.PrevHash, f.GraceSealed = bytesOut(f.LiveHash), bytesOut(f.PrevHash), bytesOut(f.GraceSealed)
+	f.VerifierHash = bytesOut(f.VerifierHash)
 	f.RotatedAt, f.GraceUntil, f.CreatedAt = timeOut(rotated), timeOut(graceUntil), timeOut(created)
 	f.LastUsedAt, f.ExpiresAt, f.AbsoluteExpiresAt, f.RevokedAt = timeOut(used), timeOut(exp), timeOut(abs), timeOut(revoked)
 	f.AuthTime = timeOut(authTime)
@@ -63,6 +64,7 @@ func familyColumns(f *store.Family) ([]column, error) {
 		{"revoke_reason", f.RevokeReason},
 		{"session_id", f.SessionID},
 		{"auth_time", timeIn(f.AuthTime)},
+		{"verifier_hash", f.VerifierHash},
 	}, nil
 }
 

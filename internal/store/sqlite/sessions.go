@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/store"
@@ -79,6 +81,22 @@ func (q *queries) ListSessions(ctx context.Context, subject string, now time.Tim
 	return list(ctx, q.r, scanSession, `SELECT `+sessionCols+` FROM sessions
 		WHERE subject = ? AND ended_at IS NULL AND expires_at > ? AND absolute_expires_at > ?
 		ORDER BY last_seen_at DESC, id`, subject, n, n)
+}
+
+// EndSessions ends, in one statement, every session of subject not yet
+// ended, and returns their ids in increasing order.
+func (q *queries) EndSessions(ctx context.Context, subject, reason string, at time.Time) ([]string, error) {
+	if at.IsZero() {
+		// A NULL ended_at would read back as live.
+		return nil, errors.New("sqlite: EndSessions needs an end time")
+	}
+	ids, err := list(ctx, q.w, scanString, `UPDATE sessions SET ended_at = ?, end_reason = ?
+		WHERE subject = ? AND ended_at IS NULL RETURNING id`, timeIn(at), reason, subject)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // DeleteExpiredSessions deletes at most limit sessions ended or expired

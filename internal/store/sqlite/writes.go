@@ -196,3 +196,43 @@ func (db *DB) PutConsent(ctx context.Context, c *store.Consent) error {
 func (db *DB) DeleteConsents(ctx context.Context, subject, clientID string) (int, error) {
 	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteConsents(ctx, subject, clientID) })
 }
+
+// EndSessions ends every session of subject not yet ended and returns
+// their ids.
+func (db *DB) EndSessions(ctx context.Context, subject, reason string, at time.Time) ([]string, error) {
+	var ids []string
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		ids, err = tx.EndSessions(ctx, subject, reason, at)
+		return err
+	})
+	return ids, err
+}
+
+// CreateDeviceCode inserts a request; [store.ErrConflict] if its hash or
+// its user code's hash exists.
+func (db *DB) CreateDeviceCode(ctx context.Context, d *store.DeviceCode) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.CreateDeviceCode(ctx, d) })
+}
+
+// LockDeviceCode, outside a transaction, reads the request, as
+// LockAuthCode does.
+func (db *DB) LockDeviceCode(ctx context.Context, hash []byte) (*store.DeviceCode, error) {
+	return scanDeviceCode(db.r.QueryRowContext(ctx, `SELECT `+deviceCodeCols+` FROM device_codes WHERE hash = ?`, hash))
+}
+
+// LockDeviceCodeByUserCode, outside a transaction, reads the request by
+// its user code's hash.
+func (db *DB) LockDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte) (*store.DeviceCode, error) {
+	return scanDeviceCode(db.r.QueryRowContext(ctx, `SELECT `+deviceCodeCols+` FROM device_codes WHERE user_code_hash = ?`, userCodeHash))
+}
+
+// UpdateDeviceCode writes a request's mutable fields.
+func (db *DB) UpdateDeviceCode(ctx context.Context, d *store.DeviceCode) error {
+	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateDeviceCode(ctx, d) })
+}
+
+// DeleteExpiredDeviceCodes deletes at most limit expired requests.
+func (db *DB) DeleteExpiredDeviceCodes(ctx context.Context, before time.Time, limit int) (int, error) {
+	return count(ctx, db, func(tx store.Tx) (int, error) { return tx.DeleteExpiredDeviceCodes(ctx, before, limit) })
+}
