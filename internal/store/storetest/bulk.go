@@ -29,7 +29,7 @@ func testCreateFamilies(t *testing.T, st store.Store) {
 			f.Generation, f.PrevHash, f.RotatedAt = uint64(10_000+i), []byte{byte(i), 1}, at(time.Minute)
 			f.GraceSealed, f.GraceUntil = []byte("sealed"), at(time.Minute+15*time.Second)
 			f.DPoPJKT, f.LastIP, f.LastUserAgent = "jkt", "192.0.2.7", "ua/2"
-			f.SessionID, f.AuthTime = "sess", at(-time.Minute)
+			f.SessionID, f.AuthTime, f.VerifierHash = "sess", at(-time.Minute), []byte("verifier-hash")
 		case 2:
 			f.Scopes = []string{"read", "write", "admin"}
 			f.RevokedAt, f.RevokeReason = at(time.Hour), "operator"

@@ -307,6 +307,10 @@ func (p *probe) ListSessions(ctx context.Context, subject string, now time.Time)
 	return get(p, ctx, "ListSessions", func(q store.Queries) ([]store.Session, error) { return q.ListSessions(ctx, subject, now) })
 }
 
+func (p *probe) EndSessions(ctx context.Context, subject, reason string, at time.Time) ([]string, error) {
+	return get(p, ctx, "EndSessions", func(q store.Queries) ([]string, error) { return q.EndSessions(ctx, subject, reason, at) })
+}
+
 func (p *probe) DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error) {
 	return get(p, ctx, "DeleteExpiredSessions", func(q store.Queries) (int, error) {
 		return q.DeleteExpiredSessions(ctx, before, limit)
@@ -325,4 +329,36 @@ func (p *probe) PutConsent(ctx context.Context, c *store.Consent) error {
 
 func (p *probe) DeleteConsents(ctx context.Context, subject, clientID string) (int, error) {
 	return get(p, ctx, "DeleteConsents", func(q store.Queries) (int, error) { return q.DeleteConsents(ctx, subject, clientID) })
+}
+
+// ---- store.DeviceCodeQueries ----
+
+func (p *probe) CreateDeviceCode(ctx context.Context, d *store.DeviceCode) error {
+	return p.run(ctx, "CreateDeviceCode", func(q store.Queries) error { return q.CreateDeviceCode(ctx, d) })
+}
+
+func (p *probe) LockDeviceCode(ctx context.Context, hash []byte) (*store.DeviceCode, error) {
+	return get(p, ctx, "LockDeviceCode", func(q store.Queries) (*store.DeviceCode, error) { return q.LockDeviceCode(ctx, hash) })
+}
+
+func (p *probe) LockDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte) (*store.DeviceCode, error) {
+	return get(p, ctx, "LockDeviceCodeByUserCode", func(q store.Queries) (*store.DeviceCode, error) {
+		return q.LockDeviceCodeByUserCode(ctx, userCodeHash)
+	})
+}
+
+func (p *probe) UpdateDeviceCode(ctx context.Context, d *store.DeviceCode) error {
+	return p.run(ctx, "UpdateDeviceCode", func(q store.Queries) error { return q.UpdateDeviceCode(ctx, d) })
+}
+
+func (p *probe) CountPendingDeviceCodes(ctx context.Context, clientID string, now time.Time) (int, error) {
+	return get(p, ctx, "CountPendingDeviceCodes", func(q store.Queries) (int, error) {
+		return q.CountPendingDeviceCodes(ctx, clientID, now)
+	})
+}
+
+func (p *probe) DeleteExpiredDeviceCodes(ctx context.Context, before time.Time, limit int) (int, error) {
+	return get(p, ctx, "DeleteExpiredDeviceCodes", func(q store.Queries) (int, error) {
+		return q.DeleteExpiredDeviceCodes(ctx, before, limit)
+	})
 }

@@ -47,6 +47,10 @@ var queryTests = []struct {
 	{"DeleteExpiredSessions", testDeleteExpiredSessions},
 	{"Consents", testConsents},
 	{"DeleteConsents", testDeleteConsents},
+	{"EndSessions", testEndSessions},
+	{"DeviceCodes", testDeviceCodes},
+	{"CountPendingDeviceCodes", testCountPendingDeviceCodes},
+	{"DeleteExpiredDeviceCodes", testDeleteExpiredDeviceCodes},
 }
 
 // txTests exercise transactions and concurrency; they run once.
@@ -63,6 +67,7 @@ var txTests = []struct {
 	{"ConcurrentAppendEvents", testConcurrentEvents},
 	{"ConcurrentCreateSigningKeyIfNoneAfter", testConcurrentCreateSigningKeyIfNoneAfter},
 	{"ConcurrentLockAuthCodeOneWinner", testConcurrentLockAuthCodeOneWinner},
+	{"ConcurrentLockDeviceCode", testConcurrentLockDeviceCode},
 }
 
 // Run runs every conformance test against stores made by open. open must
@@ -159,7 +164,8 @@ func testClients(t *testing.T, st store.Store) {
 		RequireDPoP: true, AuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[]}`), Introspect: true,
 		TokensValidAfter: at(time.Second), CreatedAt: at(0), UpdatedAt: at(time.Second),
 		Name: "The App", PostLogoutRedirectURIs: []string{"https://app.example/bye", "https://app.example/"},
-		AllowedOrigins: []string{"https://app.example", "http://localhost:3000"}, SkipConsent: true}
+		AllowedOrigins: []string{"https://app.example", "http://localhost:3000"}, SkipConsent: true,
+		RefreshRequiresVerifier: true}
 	bare := &store.Client{ID: "bare", Public: true, SecretPHC: "", CreatedAt: at(0), UpdatedAt: at(0)}
 	phc := &store.Client{ID: "phc", SecretPHC: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Disabled: true,
 		JWKSURI: "https://app.example/jwks.json", CreatedAt: at(0), UpdatedAt: at(0)}
@@ -207,6 +213,7 @@ func testClients(t *testing.T, st store.Store) {
 	full.Scopes, full.Disabled, full.ReuseGrace, full.UpdatedAt = []string{"read"}, true, nil, at(time.Minute)
 	full.RequireDPoP, full.AuthMethod, full.JWKS, full.JWKSURI, full.Introspect = false, "", nil, "https://app.example/keys", false
 	full.Name, full.PostLogoutRedirectURIs, full.AllowedOrigins, full.SkipConsent = "Renamed", nil, nil, false
+	full.RefreshRequiresVerifier = false
 	check(t, st.UpdateClient(ctx, full))
 	got, _ = st.GetClient(ctx, "full")
 	equal(t, "updated client", got, full)
@@ -271,7 +278,7 @@ func testFamilyRoundTrip(t *testing.T, st store.Store) {
 		Generation: 7, LiveHash: []byte{9, 9}, PrevHash: []byte{8, 8}, RotatedAt: at(time.Minute), GraceSealed: []byte{1},
 		GraceUntil: at(time.Minute + 15*time.Second), CreatedAt: at(0), LastUsedAt: at(time.Minute), ExpiresAt: at(time.Hour),
 		AbsoluteExpiresAt: at(2 * time.Hour), LastIP: "192.0.2.1", LastUserAgent: "ua/1",
-		SessionID: "sess-1", AuthTime: at(-time.Minute)}
+		SessionID: "sess-1", AuthTime: at(-time.Minute), VerifierHash: []byte("verifier-hash-0123456789")}
 	check(t, st.CreateFamily(ctx, f))
 	wantIs(t, st.CreateFamily(ctx, f), store.ErrConflict)
 	got, err := st.GetFamily(ctx, "fam1")
@@ -286,7 +293,7 @@ func testFamilyRoundTrip(t *testing.T, st store.Store) {
 	check(t, st.CreateFamily(ctx, bare))
 	got, _ = st.GetFamily(ctx, "fam2")
 	if got.PrevHash != nil || got.GraceSealed != nil || !got.RotatedAt.IsZero() || !got.LastUsedAt.IsZero() || got.Revoked() ||
-		got.SessionID != "" || !got.AuthTime.IsZero() {
+		got.SessionID != "" || !got.AuthTime.IsZero() || got.VerifierHash != nil {
 		t.Fatalf("empty fields came back set: %+v", got)
 	}
 
@@ -297,6 +304,7 @@ func testFamilyRoundTrip(t *testing.T, st store.Store) {
 		f.GraceSealed, f.GraceUntil, f.LastIP = nil, time.Time{}, fmt.Sprintf("192.0.2.%d", gen)
 		f.LastUsedAt, f.ExpiresAt = at(time.Duration(gen)*time.Minute), at(time.Duration(gen)*time.Hour)
 		f.AuthTime = at(time.Duration(gen) * time.Second)
+		f.VerifierHash = []byte{'v', byte(gen)}
 		check(t, st.UpdateFamily(ctx, f))
 	}
 	after, err := st.CountFamilies(ctx)
