@@ -68,6 +68,10 @@ type Proof struct {
 	JTI string
 	// IssuedAt is the proof's iat.
 	IssuedAt time.Time
+	// ATH is the proof's ath claim, the base64url SHA-256 of the access
+	// token it comes with (RFC 9449 §4.2), or "" when it has none: a
+	// resource (userinfo) checks it, the token endpoint has none to check.
+	ATH string
 }
 
 // Verifier checks proofs. It is safe for concurrent use.
@@ -172,7 +176,7 @@ func (v *Verifier) Verify(proof, method, target string) (*Proof, error) {
 	if err != nil {
 		return nil, refuse("the DPoP proof's key has no thumbprint")
 	}
-	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: iat}, nil
+	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: iat, ATH: c.ATH}, nil
 }
 
 // holdsPrivateJWK reports whether the protected header of the compact JWS

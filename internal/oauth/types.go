@@ -70,16 +70,38 @@ type Confirmation struct {
 	JKT string `json:"jkt"`
 }
 
-// Metadata is authorization server metadata (RFC 8414 §2). Only what Rotor
-// actually supports is advertised.
+// UserInfo is an OpenID Connect UserInfo answer (Core §5.3.2) with the
+// standard claims Rotor knows (§5.1); a claim without a value is left out.
+type UserInfo struct {
+	Subject           string `json:"sub"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
+}
+
+// Metadata is authorization server metadata (RFC 8414 §2), which is also
+// the OpenID Provider metadata (OpenID Connect Discovery §3): one
+// document for both. Only what Rotor actually supports is advertised.
 type Metadata struct {
-	Issuer                                     string   `json:"issuer"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	JWKSURI               string `json:"jwks_uri"`
+	RevocationEndpoint    string `json:"revocation_endpoint"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+	// EndSessionEndpoint is OpenID Connect RP-Initiated Logout's (§2.1).
+	EndSessionEndpoint     string   `json:"end_session_endpoint"`
+	ScopesSupported        []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported []string `json:"response_types_supported"`
+	ResponseModesSupported []string `json:"response_modes_supported"`
+	// CodeChallengeMethodsSupported is RFC 7636's (RFC 8414 §2).
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
+	// AuthorizationResponseISSParameterSupported is RFC 9207 §3's.
+	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`

@@ -107,7 +107,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 // TestGoldenWireFormats pins the JSON that clients and resource servers
-// parse: the metadata, a token answer, introspection answers and the
+// parse: the metadata (both well-known URLs), a token answer, introspection answers and the
 // deny-list.
 func TestGoldenWireFormats(t *testing.T) {
 	r := newRig(t, testdb.SQLite(t), nil)
@@ -134,6 +134,11 @@ func TestGoldenWireFormats(t *testing.T) {
 		return b
 	}
 	golden(t, "metadata.json", normalise(t, get("/.well-known/oauth-authorization-server"), nil))
+	// The OpenID Provider configuration is the same document (OpenID
+	// Connect Discovery §3 extends RFC 8414's).
+	if oidc, oauth := get("/.well-known/openid-configuration"), get("/.well-known/oauth-authorization-server"); !bytes.Equal(oidc, oauth) {
+		t.Errorf("openid-configuration differs from oauth-authorization-server:\n%s\n%s", oidc, oauth)
+	}
 
 	g := passwordGrant(t, r)
 	c := claims(t, g.str("access_token"))

@@ -11,6 +11,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/token"
 )
 
 // handleIntrospect is RFC 7662. Who may see what is the server's decision
@@ -111,26 +112,10 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 	if !caller.Introspect && !slices.Contains(c.Audience, caller.ID) {
 		return inactive, nil
 	}
-	keys := []string{family.DenyJTI(c.JTI)}
-	if c.SID != "" {
-		keys = append(keys, family.DenySID(c.SID))
-	}
-	denied, err := s.opts.Store.Denied(ctx, keys, s.now())
-	if err != nil {
-		return nil, err
-	}
-	if denied {
-		return inactive, nil
-	}
-	// A deleted or disabled client's tokens are no longer honoured, nor
-	// those of an earlier client with the same id: a client created again
-	// after a delete is another client.
-	switch cl, err := s.opts.Store.GetClient(ctx, c.ClientID); {
-	case errors.Is(err, store.ErrNotFound):
-		return inactive, nil
+	switch _, live, err := s.accessLive(ctx, c); {
 	case err != nil:
 		return nil, err
-	case cl.Disabled, cl.CreatedAt.Unix() > c.IssuedAt, cl.TokensValidAfter.Unix() >= c.IssuedAt:
+	case !live:
 		return inactive, nil
 	}
 	if c.SID == "" && c.Subject != c.ClientID {
@@ -142,10 +127,7 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 			return inactive, nil
 		case err != nil:
 			return nil, err
-		case u.Disabled, u.TokensValidAfter.Unix() >= c.IssuedAt:
-			// Second by second (iat has no finer grain), the change wins:
-			// a token issued in the same second as a password change is
-			// refused, not kept.
+		case !userLive(u, c.IssuedAt):
 			return inactive, nil
 		}
 	}
@@ -158,4 +140,40 @@ func (s *Server) introspectAccess(ctx context.Context, caller *store.Client, tok
 		Exp: c.Expiry, Iat: c.IssuedAt, Nbf: c.NotBefore, Sub: c.Subject, Aud: aud,
 		Iss: c.Issuer, Jti: c.JTI, Sid: c.SID, Cnf: c.Cnf,
 	}, nil
+}
+
+// accessLive reports whether an access token whose signature and
+// lifetime have been checked is still honoured: neither it (jti) nor its
+// family (sid) is deny-listed, and its client still exists, is enabled,
+// and is the client it was issued to. It returns that client.
+func (s *Server) accessLive(ctx context.Context, c *token.Claims) (*store.Client, bool, error) {
+	keys := []string{family.DenyJTI(c.JTI)}
+	if c.SID != "" {
+		keys = append(keys, family.DenySID(c.SID))
+	}
+	denied, err := s.opts.Store.Denied(ctx, keys, s.now())
+	if err != nil || denied {
+		return nil, false, err
+	}
+	// A deleted or disabled client's tokens are no longer honoured, nor
+	// those of an earlier client with the same id: a client created again
+	// after a delete is another client.
+	switch cl, err := s.opts.Store.GetClient(ctx, c.ClientID); {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case cl.Disabled, cl.CreatedAt.Unix() > c.IssuedAt, cl.TokensValidAfter.Unix() >= c.IssuedAt:
+		return nil, false, nil
+	default:
+		return cl, true, nil
+	}
+}
+
+// userLive reports whether u's tokens issued at iat (Unix seconds) are
+// still honoured: u is enabled and has not invalidated them since.
+// Second by second (iat has no finer grain), the change wins: a token
+// issued in the same second as a password change is refused, not kept.
+func userLive(u *store.User, iat int64) bool {
+	return !u.Disabled && u.TokensValidAfter.Unix() < iat
 }

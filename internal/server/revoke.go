@@ -25,6 +25,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := s.clientOrigin(w, r, c); err != nil {
+		s.recordOriginRefusal(ctx, r, c.ID, "revocation", err)
+		s.writeErr(w, r, err)
+		return
+	}
 	var err error
 	if strings.HasPrefix(tok, secret.PrefixRefreshToken) {
 		err = s.families.RevokeToken(ctx, c, tok, s.meta(r))

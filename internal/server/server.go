@@ -13,6 +13,7 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/authz"
+	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
@@ -90,9 +91,13 @@ type Server struct {
 	// tokenURL is the token endpoint as proofs name it (htu).
 	tokenURL string
 	grants   map[string]grant
-	mux      *http.ServeMux
-	log      *slog.Logger
-	now      func() time.Time
+	// origins are the CORS origins of the enabled clients (cors.go);
+	// issuerOrigin is the issuer's own, whose requests are same-origin.
+	origins      *originSet
+	issuerOrigin string
+	mux          *http.ServeMux
+	log          *slog.Logger
+	now          func() time.Time
 }
 
 // New validates opts and returns a Server.
@@ -128,6 +133,10 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Log,
 		now:      opts.Now,
 	}
+	s.origins = newOriginSet(opts.Store, opts.Now, opts.DBTimeout)
+	if s.issuerOrigin, err = clients.ParseOrigin(iss.Scheme + "://" + iss.Host); err != nil {
+		return nil, fmt.Errorf("server: issuer %q: %v", opts.Issuer, err)
+	}
 	s.grants = newGrants(grantDeps{
 		store: opts.Store, families: opts.Families, users: opts.Users, authz: opts.Authz, tokens: s.tokens, refusals: opts.Refusals, now: opts.Now, log: opts.Log,
 	})
@@ -142,11 +151,25 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /oauth2/authorize", s.handleAuthorize)
 	m.HandleFunc("POST /oauth2/authorize", s.handleAuthorize)
-	m.HandleFunc("POST /oauth2/token", s.handleToken)
-	m.HandleFunc("POST /oauth2/revoke", s.handleRevoke)
+	// CORS (cors.go): the token, revocation and userinfo endpoints for
+	// the origins of the client each request is for; the JWKS and the
+	// metadata for any registered origin; nothing else, and never the
+	// authorization endpoint or introspection.
+	m.HandleFunc("POST /oauth2/token", s.withCORS(s.handleToken))
+	m.HandleFunc("OPTIONS /oauth2/token", s.preflight(http.MethodPost))
+	m.HandleFunc("POST /oauth2/revoke", s.withCORS(s.handleRevoke))
+	m.HandleFunc("OPTIONS /oauth2/revoke", s.preflight(http.MethodPost))
+	m.HandleFunc("GET /userinfo", s.withCORS(s.handleUserInfo))
+	m.HandleFunc("POST /userinfo", s.withCORS(s.handleUserInfo))
+	m.HandleFunc("OPTIONS /userinfo", s.preflight(http.MethodGet, http.MethodPost))
 	m.HandleFunc("POST /oauth2/introspect", s.handleIntrospect)
-	m.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
-	m.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	// One document answers both metadata URLs (metadata.go).
+	m.HandleFunc("GET /.well-known/oauth-authorization-server", s.withCORS(s.handleMetadata))
+	m.HandleFunc("OPTIONS /.well-known/oauth-authorization-server", s.preflight(http.MethodGet))
+	m.HandleFunc("GET /.well-known/openid-configuration", s.withCORS(s.handleMetadata))
+	m.HandleFunc("OPTIONS /.well-known/openid-configuration", s.preflight(http.MethodGet))
+	m.HandleFunc("GET /.well-known/jwks.json", s.withCORS(s.handleJWKS))
+	m.HandleFunc("OPTIONS /.well-known/jwks.json", s.preflight(http.MethodGet))
 	m.HandleFunc("GET /oauth2/denylist", s.handleDenyList)
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /readyz", s.handleReady)

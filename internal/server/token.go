@@ -66,7 +66,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &tokenRequest{form: f, client: c, meta: s.meta(r)}
-	if err := s.grantRequest(r.Context(), g, gt, req, proof, w); err != nil {
+	// A browser's request from an origin that is not the client's is
+	// refused before the grant runs (cors.go).
+	err = s.clientOrigin(w, r, c)
+	if err == nil {
+		err = s.grantRequest(r.Context(), g, gt, req, proof, w)
+	}
+	if err != nil {
 		s.auditRefusal(r.Context(), req, gt, err)
 		s.writeErr(w, r, err)
 	}
