@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/rotor-auth/rotor/internal/authz"
+	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/store/testdb"
 	"github.com/rotor-auth/rotor/internal/testrig"
@@ -199,17 +201,32 @@ type tab struct {
 func openTab(t *testing.T) *tab {
 	t.Helper()
 	b := &tab{t: t, ctx: newChromium(t)}
-	err := chromedp.Listen(b.ctx, func(ev any) {
-		if e, ok := ev.(*network.EventResponseReceived); ok && e.Type == network.ResourceTypeDocument && e.Response != nil {
-			b.mu.Lock()
-			b.doc = append(b.doc, document{url: e.Response.URL, status: e.Response.Status})
-			b.mu.Unlock()
-		}
-	})
-	if err != nil {
+	if err := chromedp.Listen(b.ctx, b.record); err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// another opens a second tab in the same browser, which shares its
+// cookies.
+func (b *tab) another() *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	o := &tab{t: b.t, ctx: ctx}
+	if err := chromedp.Listen(ctx, o.record); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(o.noServerErrors)
+	return o
+}
+
+func (b *tab) record(ev any) {
+	if e, ok := ev.(*network.EventResponseReceived); ok && e.Type == network.ResourceTypeDocument && e.Response != nil {
+		b.mu.Lock()
+		b.doc = append(b.doc, document{url: e.Response.URL, status: e.Response.Status})
+		b.mu.Unlock()
+	}
 }
 
 func (b *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -290,10 +307,10 @@ type flow struct {
 	b   *tab
 }
 
-func newFlow(t *testing.T) *flow {
+func newFlow(t *testing.T, opts ...testrig.Option) *flow {
 	t.Helper()
 	b := openTab(t) // first: without Chromium the test skips or fails before anything starts
-	r := testrig.Start(t, testdb.SQLite(t), nil)
+	r := testrig.Start(t, testdb.SQLite(t), nil, opts...)
 	app := newClientApp(t, r.URL)
 	app.register(t, r)
 	r.AddUser(t, "alice", flowPassword)
@@ -454,6 +471,73 @@ func TestBrowserBackAndReload(t *testing.T) {
 	f.b.run("back to the consent page", chromedp.NavigateBack(), chromedp.WaitVisible(`button[name=decision][value=allow]`))
 	f.b.run("reload it", chromedp.Reload(), chromedp.WaitVisible(`button[name=decision][value=allow]`))
 	f.app.nothing()
+	f.b.allow()
+	f.signedIn()
+}
+
+// TestBrowserExpiredPage: a login page sent after the sealed request's
+// lifetime says so and starts again; the restarted flow, with the app's
+// own state and PKCE challenge, ends at the app with tokens.
+func TestBrowserExpiredPage(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	f := newFlow(t, func(o *server.Options) { o.Now = clk.Now })
+	f.start(nil)
+	f.b.run("login page", chromedp.WaitVisible(`input[name=username]`))
+	clk.Add(authz.RequestTTL + time.Minute)
+	f.b.login("alice", flowPassword)
+	f.b.run("expired page", chromedp.WaitVisible(`a.button`))
+	if d := f.b.last(); d.status >= 400 {
+		t.Errorf("the expired page answered %d", d.status)
+	}
+	f.app.nothing()
+	f.b.run("start again", chromedp.Click(`a.button`))
+	f.b.login("alice", flowPassword)
+	f.b.allow()
+	f.signedIn()
+}
+
+// TestBrowserSecondTab: two tabs open the sign-in; after the first signs
+// in, the second's stale login form still works and, consent being
+// remembered, reaches the app too.
+func TestBrowserSecondTab(t *testing.T) {
+	f := newFlow(t)
+	first, second := f.b, f.b.another()
+	f.start(nil)
+	first.run("login page", chromedp.WaitVisible(`input[name=username]`))
+	f.b = second
+	f.start(nil)
+	second.run("login page in the second tab", chromedp.WaitVisible(`input[name=username]`))
+
+	f.b = first
+	first.login("alice", flowPassword)
+	first.allow()
+	one := f.signedIn()
+
+	f.b = second
+	second.login("alice", flowPassword)
+	two := f.signedIn()
+	if one.RefreshToken == two.RefreshToken {
+		t.Error("two sign-ins, one refresh token")
+	}
+	for _, tok := range []*oauth2.Token{one, two} {
+		if _, err := f.app.refresh(second.ctx, tok); err != nil {
+			t.Errorf("refresh: %v", err)
+		}
+	}
+}
+
+// TestBrowserDenyThenBack: Deny sends access_denied to the app; the
+// back button returns to the consent page, whose Allow then works.
+func TestBrowserDenyThenBack(t *testing.T) {
+	f := newFlow(t)
+	f.start(nil)
+	f.b.login("alice", flowPassword)
+	f.b.run("deny", chromedp.WaitVisible(`button[name=decision][value=deny]`), chromedp.Click(`button[name=decision][value=deny]`),
+		chromedp.WaitVisible(`#error`))
+	if res := f.app.next(f.b.ctx); res.err != nil || res.query.Get("error") != "access_denied" || res.query.Get("code") != "" {
+		t.Fatalf("after Deny the app got %v (%v)", res.query, res.err)
+	}
+	f.b.run("back", chromedp.NavigateBack())
 	f.b.allow()
 	f.signedIn()
 }
