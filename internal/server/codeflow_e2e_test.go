@@ -310,7 +310,7 @@ func verifyIDToken(t testing.TB, r *rig, raw, clientID string) map[string]any {
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 		t.Fatalf("jwks: %v", err)
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
 	if err != nil {
 		t.Fatalf("id_token: %v", err)
 	}
