@@ -230,9 +230,10 @@ func check(c *store.AuthCode, p RedeemParams) *Refusal {
 	switch {
 	case c.ClientID != p.Client.ID:
 		return ErrCodeWrongClient
-	case p.RedirectURI != c.RedirectURI:
+	case p.RedirectURI != c.RedirectURI && !(c.RedirectURI == "" && len(p.Client.RedirectURIs) == 1 && p.RedirectURI == p.Client.RedirectURIs[0]):
 		// RFC 6749 §4.1.3: required and identical when the request had
-		// one; the authorization endpoint always records the one it used.
+		// one. When it had none (one registered URI), the token request
+		// may leave it out or name that one URI.
 		return ErrRedirectMismatch
 	case p.Verifier == "":
 		return ErrVerifierMissing
