@@ -171,7 +171,10 @@ func (s *Service) Redeem(ctx context.Context, p RedeemParams) (*Redeemed, error)
 		if refusal := check(c, p); refusal != nil {
 			return outcome{refusal: refusal}, nil
 		}
-		sess, err := tx.GetSession(ctx, c.SessionID)
+		// Locked, so that a logout of this session either runs before
+		// (the code is refused) or after (and revokes the family made
+		// here): see session.Service.End.
+		sess, err := tx.LockSession(ctx, c.SessionID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && sess.Ended()) {
 			return outcome{refusal: ErrSessionEnded}, nil
 		}
