@@ -371,3 +371,58 @@ func FuzzParseAuthorize(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthorizeLongValuesReachTheLoginPage: values at their caps, of the
+// characters that grow most when encoded, are carried to the login page
+// whole, never to a dead end there.
+func TestAuthorizeLongValuesReachTheLoginPage(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	codeClients(t, r)
+	long := strings.Repeat("<", 2048)
+	resp := authorize(t, r, with(validQuery(), "state", long, "nonce", strings.Repeat("&", 512)))
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc.Path != server.LoginPath {
+		t.Fatalf("got %d %q, want the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	page, err := r.Client().Get(r.URL + resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("login page answered %d for a valid request", page.StatusCode)
+	}
+
+}
+
+// TestCodeGrantRedirectURIOmittedAtAuthorize: with one registered URI the
+// authorization request may leave redirect_uri out (RFC 6749 §3.1.2.3);
+// the token request may then leave it out too, or name that URI, but no
+// other.
+func TestCodeGrantRedirectURIOmittedAtAuthorize(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	codeClients(t, r)
+	u := r.addUser(t, "alice", "correct horse battery")
+	for _, tc := range []struct {
+		name, redirect string
+		ok             bool
+	}{
+		{"left out", "", true},
+		{"the registered URI", "https://app.example.com/cb", true},
+		{"another URI", "https://app.example.com/other", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _ := codeFor(t, r, u, with(validQuery(), "redirect_uri", "", "scope", "read"))
+			f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}}
+			if tc.redirect != "" {
+				f.Set("redirect_uri", tc.redirect)
+			}
+			resp := r.post(t, "/oauth2/token", f, "web", "web-secret")
+			if tc.ok {
+				expectOK(t, resp)
+			} else {
+				expectError(t, resp, http.StatusBadRequest, "invalid_grant")
+			}
+		})
+	}
+}
