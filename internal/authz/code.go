@@ -176,7 +176,10 @@ func (s *Service) Redeem(ctx context.Context, p RedeemParams) (*Redeemed, error)
 		if refusal := check(c, p); refusal != nil {
 			return outcome{refusal: refusal}, nil
 		}
-		sess, err := tx.GetSession(ctx, c.SessionID)
+		// Locked, so that a logout of this session either runs before
+		// (the code is refused) or after (and revokes the family made
+		// here): see session.Service.End.
+		sess, err := tx.LockSession(ctx, c.SessionID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && sess.Ended()) {
 			return outcome{refusal: ErrSessionEnded}, nil
 		}
@@ -235,9 +238,10 @@ func check(c *store.AuthCode, p RedeemParams) *Refusal {
 	switch {
 	case c.ClientID != p.Client.ID:
 		return ErrCodeWrongClient
-	case p.RedirectURI != c.RedirectURI:
+	case p.RedirectURI != c.RedirectURI && !(c.RedirectURI == "" && len(p.Client.RedirectURIs) == 1 && p.RedirectURI == p.Client.RedirectURIs[0]):
 		// RFC 6749 §4.1.3: required and identical when the request had
-		// one; the authorization endpoint always records the one it used.
+		// one. When it had none (one registered URI), the token request
+		// may leave it out or name that one URI.
 		return ErrRedirectMismatch
 	case p.Verifier == "":
 		return ErrVerifierMissing

@@ -1,11 +1,14 @@
 package authz
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -40,9 +43,6 @@ type Request struct {
 	LoginHint string `json:"lh,omitempty"`
 	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10), or "".
 	DPoPJKT string `json:"jkt,omitempty"`
-	// Params are the original query parameters, to start the flow again
-	// when the sealed request has expired.
-	Params url.Values `json:"q,omitempty"`
 	// IssuedAt is when the authorization endpoint accepted the request.
 	IssuedAt time.Time `json:"iat"`
 }
@@ -68,13 +68,17 @@ var sealContext = []byte("rotor authz request v1")
 // MaxSealedLen caps the sealed form accepted from a browser.
 const MaxSealedLen = 16 << 10
 
-// Seal returns r sealed, in base64url, for a URL or a hidden field.
+// Seal returns r sealed, in base64url, for a URL or a hidden field. The
+// result may be longer than MaxSealedLen for a request of very long
+// values, which the caller refuses.
 func Seal(keys *secret.Keys, r *Request) string {
-	b, err := json.Marshal(r)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the sealed form is opaque: no need to grow it
+	if err := enc.Encode(r); err != nil {
 		panic(err) // plain strings and numbers always marshal
 	}
-	return base64.RawURLEncoding.EncodeToString(keys.Seal(b, sealContext))
+	return base64.RawURLEncoding.EncodeToString(keys.Seal(buf.Bytes(), sealContext))
 }
 
 // Open reverses [Seal] and checks the request's age at now.
@@ -129,11 +133,34 @@ func (r *Request) ErrorRedirect(issuer, code, description string) string {
 	return r.Redirect(issuer, v)
 }
 
-// Restart returns the authorization endpoint's URL with the request's
-// original parameters, to begin again after it expired.
+// Restart returns the authorization endpoint's URL for the same request,
+// to begin again after it expired: the same client, redirect URI, state,
+// PKCE challenge and the rest, so the client's own records still match.
 func (r *Request) Restart(authorizeURL string) string {
-	if len(r.Params) == 0 {
-		return authorizeURL + "?" + url.Values{"client_id": {r.ClientID}, "redirect_uri": {r.RedirectURI}, "response_type": {"code"}}.Encode()
+	q := url.Values{"response_type": {"code"}, "client_id": {r.ClientID}}
+	if r.RedirectGiven {
+		q.Set("redirect_uri", r.RedirectURI)
 	}
-	return authorizeURL + "?" + r.Params.Encode()
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("scope", strings.Join(r.Scopes, " "))
+	set("state", r.State)
+	set("nonce", r.Nonce)
+	set("login_hint", r.LoginHint)
+	set("dpop_jkt", r.DPoPJKT)
+	set("prompt", strings.Join(r.Prompt, " "))
+	if r.CodeChallenge != "" {
+		q.Set("code_challenge", r.CodeChallenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	if r.MaxAge >= 0 {
+		q.Set("max_age", strconv.FormatInt(r.MaxAge, 10))
+	}
+	for _, res := range r.Resources {
+		q.Add("resource", res)
+	}
+	return authorizeURL + "?" + q.Encode()
 }

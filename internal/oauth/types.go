@@ -98,7 +98,13 @@ type Metadata struct {
 	// CodeChallengeMethodsSupported is RFC 7636's (RFC 8414 §2).
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
 	// AuthorizationResponseISSParameterSupported is RFC 9207 §3's.
-	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// RequestParameterSupported and RequestURIParameterSupported are
+	// always written: OpenID Connect Discovery §3 reads a missing
+	// request_uri_parameter_supported as true.
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`

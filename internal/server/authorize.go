@@ -60,6 +60,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	c, redirect, given, msg, err := s.authorizeClient(r, f)
 	if err != nil {
+		w.Header().Set("Retry-After", "5")
 		s.opts.ErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable for a moment. Please try again shortly.")
 		return
 	}
@@ -70,13 +71,25 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	req, oe := ParseAuthorize(f, c)
 	req.RedirectURI, req.RedirectGiven = redirect, given
 	if oe != nil {
-		http.Redirect(w, r, req.ErrorRedirect(s.opts.Issuer, oe.Code, oe.Description), http.StatusSeeOther)
+		s.redirectError(w, r, req, oe)
 		return
 	}
 	req.IssuedAt = s.now()
-	req.Params = url.Values(f)
+	sealed := authz.Seal(s.opts.Secrets, req)
+	if len(sealed) > authz.MaxSealedLen {
+		// Values each within its cap, but too much together to carry
+		// through the pages.
+		s.redirectError(w, r, req, oauth.InvalidRequest("the request's parameters are too long"))
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, LoginPath+"?"+url.Values{"request": {authz.Seal(s.opts.Secrets, req)}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, LoginPath+"?"+url.Values{"request": {sealed}}.Encode(), http.StatusSeeOther)
+}
+
+// redirectError sends an error back to the client (RFC 6749 §4.1.2.1).
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, req *authz.Request, oe *oauth.Error) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, req.ErrorRedirect(s.opts.Issuer, oe.Code, oe.Description), http.StatusSeeOther)
 }
 
 // authorizeParams returns the request's parameters, from the query of a

@@ -371,3 +371,87 @@ func FuzzParseAuthorize(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthorizeLongValuesReachTheLoginPage: values at their caps, of the
+// characters that grow most when encoded, are carried to the login page
+// whole, never to a dead end there.
+func TestAuthorizeLongValuesReachTheLoginPage(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	codeClients(t, r)
+	long := strings.Repeat("<", 2048)
+	resp := authorize(t, r, with(validQuery(), "state", long, "nonce", strings.Repeat("&", 512)))
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc.Path != server.LoginPath {
+		t.Fatalf("got %d %q, want the login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	page, err := r.Client().Get(r.URL + resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("login page answered %d for a valid request", page.StatusCode)
+	}
+
+}
+
+// TestCodeGrantRedirectURIOmittedAtAuthorize: with one registered URI the
+// authorization request may leave redirect_uri out (RFC 6749 §3.1.2.3);
+// the token request may then leave it out too, or name that URI, but no
+// other.
+func TestCodeGrantRedirectURIOmittedAtAuthorize(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	codeClients(t, r)
+	u := r.addUser(t, "alice", "correct horse battery")
+	for _, tc := range []struct {
+		name, redirect string
+		ok             bool
+	}{
+		{"left out", "", true},
+		{"the registered URI", "https://app.example.com/cb", true},
+		{"another URI", "https://app.example.com/other", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _ := codeFor(t, r, u, with(validQuery(), "redirect_uri", "", "scope", "read"))
+			f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}}
+			if tc.redirect != "" {
+				f.Set("redirect_uri", tc.redirect)
+			}
+			resp := r.post(t, "/oauth2/token", f, "web", "web-secret")
+			if tc.ok {
+				expectOK(t, resp)
+			} else {
+				expectError(t, resp, http.StatusBadRequest, "invalid_grant")
+			}
+		})
+	}
+}
+
+// TestVerifierBoundRefresh: for a client with --refresh-requires-verifier
+// every refresh sends the code's code_verifier again; without it the
+// answer is invalid_grant and nothing is revoked.
+func TestVerifierBoundRefresh(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		r.addClient(t, store.Client{ID: "web", GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"read"},
+			RedirectURIs: []string{"https://app.example.com/cb"}, RefreshRequiresVerifier: true, ReuseGrace: dur(0)}, "web-secret")
+		u := r.addUser(t, "alice", "correct horse battery")
+		code, _ := codeFor(t, r, u, with(validQuery(), "scope", "read"))
+		got := redeem(t, r, code, verifier)
+		expectOK(t, got)
+		refresh := func(rt, v string) response {
+			f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+			if v != "" {
+				f.Set("code_verifier", v)
+			}
+			return r.post(t, "/oauth2/token", f, "web", "web-secret")
+		}
+		next := refresh(got.str("refresh_token"), verifier)
+		expectOK(t, next)
+		expectError(t, refresh(next.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
+		again := refresh(next.str("refresh_token"), verifier) // nothing was revoked
+		expectOK(t, again)
+		expectError(t, refresh(again.str("refresh_token"), strings.Repeat("x", 43)), http.StatusBadRequest, "invalid_grant")
+		expectError(t, refresh(again.str("refresh_token"), verifier), http.StatusBadRequest, "invalid_grant") // revoked
+	})
+}

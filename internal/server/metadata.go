@@ -47,6 +47,7 @@ func (s *Server) metadata(ctx context.Context) (oauth.Metadata, error) {
 		ResponseModesSupported:        []string{"query"},
 		CodeChallengeMethodsSupported: []string{"S256"},
 		AuthorizationResponseISSParameterSupported: true,
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           algs,
 		ClaimsSupported:                            idTokenClaims,

@@ -148,7 +148,10 @@ func (s *Service) End(ctx context.Context, id string, reason audit.Reason, m aud
 }
 
 func (s *Service) endIn(ctx context.Context, tx store.Tx, id string, reason audit.Reason, m audit.Meta) (int, error) {
-	sess, err := tx.GetSession(ctx, id)
+	// The session's row lock first, then its families: a code redeemed
+	// in this session holds the same lock while it creates its family,
+	// so that family is either seen here and revoked, or never created.
+	sess, err := tx.LockSession(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil
 	}
@@ -157,18 +160,38 @@ func (s *Service) endIn(ctx context.Context, tx store.Tx, id string, reason audi
 	}
 	now := s.now()
 	m = m.At(now)
+	wasLive := !sess.Ended()
+	if wasLive {
+		sess.EndedAt, sess.EndReason = now, string(reason)
+		if err := tx.UpdateSession(ctx, sess); err != nil {
+			return 0, err
+		}
+	}
 	ids, err := s.families.RevokeWhereIn(ctx, tx, store.FamilyFilter{SessionID: id}, audit.ReasonLogout, m)
 	if err != nil {
 		return 0, err
 	}
-	if sess.Ended() {
+	if !wasLive {
 		return len(ids), nil
 	}
-	sess.EndedAt, sess.EndReason = now, string(reason)
-	if err := tx.UpdateSession(ctx, sess); err != nil {
-		return 0, err
-	}
 	return len(ids), tx.AppendEvents(ctx, audit.NewSessionEnded(m, sess, reason, len(ids)))
+}
+
+// Find returns the session of a cookie value whether or not it is still
+// usable, so that a logout ends (and revokes the grants of) a session
+// that went idle too; ErrNoSession when the cookie names none.
+func (s *Service) Find(ctx context.Context, cookie string) (*store.Session, error) {
+	if cookie == "" || len(cookie) > MaxCookieLen || !strings.HasPrefix(cookie, Prefix) {
+		return nil, ErrNoSession
+	}
+	sess, err := s.st.GetSessionByHash(ctx, s.keys.Hash(cookie))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: find: %w", err)
+	}
+	return sess, nil
 }
 
 func random() string {

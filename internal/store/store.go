@@ -280,8 +280,17 @@ type SessionQueries interface {
 	// GetSessionByHash returns the session whose cookie hashes to hash;
 	// ErrNotFound if there is none.
 	GetSessionByHash(ctx context.Context, hash []byte) (*Session, error)
+	// LockSession returns a session by id and, inside [Store.Tx], locks
+	// its row until the transaction ends: a code redeemed in a session and
+	// the session's end are serialised, so no family created in it
+	// outlives its logout. ErrNotFound if there is none.
+	LockSession(ctx context.Context, id string) (*Session, error)
 	// UpdateSession writes a session's AuthTime, LastSeenAt, ExpiresAt,
 	// IP, UserAgent, EndedAt and EndReason; ErrNotFound if there is none.
+	// An ended session stays ended: EndedAt and EndReason are written
+	// only while the stored session has not ended, so a stale copy (a
+	// touch that read the session before a logout committed) cannot
+	// bring it back.
 	UpdateSession(ctx context.Context, s *Session) error
 	// ListSessions returns a user's sessions that have not ended and
 	// whose expiries are after now, most recently seen first.

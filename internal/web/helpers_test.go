@@ -138,8 +138,7 @@ func (r *rig) requestTo(redirectURI, scope string, edit ...func(*authz.Request))
 	sum := sha256.Sum256([]byte(verifier))
 	req := &authz.Request{ClientID: r.client.ID, RedirectURI: redirectURI, RedirectGiven: true, Scopes: strings.Fields(scope),
 		State: "st-1", Nonce: "n-1", CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), MaxAge: -1,
-		IssuedAt: r.clock.Now(),
-		Params:   url.Values{"client_id": {r.client.ID}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "state": {"st-1"}}}
+		IssuedAt: r.clock.Now()}
 	for _, f := range edit {
 		f(req)
 	}

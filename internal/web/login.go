@@ -199,16 +199,17 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 // fresh reports whether the session satisfies the request: with
 // prompt=login the person must have entered their password since the
 // request was made, and with max_age no longer ago than that (OIDC Core
-// §3.1.2.1). The request's time is cut to the second because a store may
-// keep auth_time to the second.
+// §3.1.2.1). A password entered after the request was made satisfies
+// both: max_age=0 means "sign in again", not "never". The request's time
+// is cut to the second because a store may keep auth_time to the second.
 func fresh(req *authz.Request, sess *store.Session, now time.Time) bool {
-	if req.Has("login") && sess.AuthTime.Before(req.IssuedAt.Truncate(time.Second)) {
+	if !sess.AuthTime.Before(req.IssuedAt.Truncate(time.Second)) {
+		return true
+	}
+	if req.Has("login") {
 		return false
 	}
-	if req.MaxAge >= 0 && now.Sub(sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
-		return false
-	}
-	return true
+	return req.MaxAge < 0 || now.Sub(sess.AuthTime) <= time.Duration(req.MaxAge)*time.Second
 }
 
 // restartURL is the authorization request's URL to start again, if the

@@ -9,6 +9,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/session"
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
@@ -63,16 +64,32 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
-	if !b.signedIn() {
+	sess, who := b.sess, ""
+	if b.signedIn() {
+		who = b.user.Username
+	} else if b.cookie != "" {
+		// A session that went idle, or whose user was disabled, is no
+		// sign-in any more, but the grants made in it may still be
+		// live: a logout ends them too.
+		found, err := h.opts.Sessions.Find(r.Context(), b.cookie)
+		switch {
+		case err == nil && !found.Ended():
+			sess = found
+		case err != nil && !errors.Is(err, session.ErrNoSession):
+			h.unavailable(w, r, err)
+			return
+		}
+	}
+	if sess == nil {
 		if b.cookie != "" {
 			h.clearSession(w)
 		}
 		h.signedOut(w, r, lr)
 		return
 	}
-	own := lr.hint != nil && lr.hint.SessionID != "" && lr.hint.SessionID == b.sess.ID && lr.hint.Subject == b.sess.Subject
+	own := lr.hint != nil && lr.hint.SessionID != "" && lr.hint.SessionID == sess.ID && lr.hint.Subject == sess.Subject
 	if !lr.confirmed && !own {
-		v := &view{Title: "Sign out?", SignedInAs: b.user.Username, CSRF: h.csrfToken(w, r),
+		v := &view{Title: "Sign out?", SignedInAs: who, CSRF: h.csrfToken(w, r),
 			PostLogoutRedirectURI: lr.redirectURI, State: lr.state}
 		if lr.client != nil {
 			v.Client, v.ClientID = clientName(lr.client), lr.client.ID
@@ -81,8 +98,8 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := h.meta(r)
-	m.Actor = audit.User(b.sess.Subject)
-	if _, err := h.opts.Sessions.End(r.Context(), b.sess.ID, audit.ReasonLogout, m); err != nil {
+	m.Actor = audit.User(sess.Subject)
+	if _, err := h.opts.Sessions.End(r.Context(), sess.ID, audit.ReasonLogout, m); err != nil {
 		h.unavailable(w, r, err)
 		return
 	}

@@ -186,3 +186,20 @@ func TestLogoutWithoutSession(t *testing.T) {
 		t.Fatalf("POST: %d %s", resp.StatusCode, resp.body)
 	}
 }
+
+// TestLogoutOfAnIdleSessionRevokesItsFamilies: a browser session past its
+// idle expiry signs in no one, but the grants made in it live on (their
+// own idle time is longer); a logout from that browser ends them too.
+func TestLogoutOfAnIdleSessionRevokesItsFamilies(t *testing.T) {
+	r := newRig(t)
+	b := r.browser(t)
+	fam, idt := signedInWithFamily(t, r, b)
+	r.clock.Add(13 * time.Hour) // past session.IdleTTL, well inside the family's
+	resp := b.get(logoutURL(r, url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {logoutURI}, "state": {"bye"}}))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != logoutURI+"?state=bye" {
+		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if !r.familyRevoked(t, fam.ID) {
+		t.Fatal("the idle session's family is live after logout")
+	}
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"time"
 
@@ -72,7 +73,29 @@ func (q *queries) GetSessionByHash(ctx context.Context, hash []byte) (*store.Ses
 // if there is none.
 func (q *queries) UpdateSession(ctx context.Context, s *store.Session) error {
 	query, args := updateSQL("sessions", "id", sessionFixed, sessionColumns(s))
-	return oneRow(q.q.Exec(ctx, query, args...))
+	return oneRow(q.q.Exec(ctx, stickyEnd(query), args...))
+}
+
+var (
+	setEndedAt   = regexp.MustCompile(`\bended_at = (\$\d+)`)
+	setEndReason = regexp.MustCompile(`\bend_reason = (\$\d+)`)
+)
+
+// stickyEnd makes an UPDATE of a session keep an end that is stored: the
+// right-hand sides of SET read the row as it was before the statement.
+func stickyEnd(query string) string {
+	query = setEndReason.ReplaceAllString(query, "end_reason = CASE WHEN sessions.ended_at IS NULL THEN $1 ELSE sessions.end_reason END")
+	return setEndedAt.ReplaceAllString(query, "ended_at = COALESCE(sessions.ended_at, $1)")
+}
+
+// LockSession returns a session and, inside [DB.Tx], holds its row lock
+// until the transaction ends; outside a transaction it only reads.
+func (q *queries) LockSession(ctx context.Context, id string) (*store.Session, error) {
+	query := `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
+	if q.inTx {
+		query += ` FOR UPDATE`
+	}
+	return scanSession(q.q.QueryRow(ctx, query, id))
 }
 
 // ListSessions returns a user's live sessions, most recently seen first.

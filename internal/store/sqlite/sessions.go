@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/store"
@@ -72,7 +73,21 @@ func (q *queries) GetSessionByHash(ctx context.Context, hash []byte) (*store.Ses
 // UpdateSession writes the mutable fields of a session.
 func (q *queries) UpdateSession(ctx context.Context, s *store.Session) error {
 	query, args := updateSQL("sessions", "id", sessionFixed, sessionColumns(s))
-	return oneRow(q.w.ExecContext(ctx, query, args...))
+	return oneRow(q.w.ExecContext(ctx, stickyEnd(query), args...))
+}
+
+// stickyEnd makes an UPDATE of a session keep an end that is stored: the
+// right-hand sides of SET read the row as it was before the statement.
+func stickyEnd(query string) string {
+	query = strings.Replace(query, "end_reason = ?", "end_reason = CASE WHEN ended_at IS NULL THEN ? ELSE end_reason END", 1)
+	return strings.Replace(query, "ended_at = ?", "ended_at = COALESCE(ended_at, ?)", 1)
+}
+
+// LockSession reads a session on the writer connection: inside [DB.Tx]
+// the transaction already holds the database write lock (BEGIN
+// IMMEDIATE), which serialises it with every other writer.
+func (q *queries) LockSession(ctx context.Context, id string) (*store.Session, error) {
+	return scanSession(q.w.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
 }
 
 // ListSessions returns a user's live sessions, most recently seen first.

@@ -161,6 +161,12 @@ func (db *DB) LockAuthCode(ctx context.Context, hash []byte) (*store.AuthCode, e
 	return scanAuthCode(db.r.QueryRowContext(ctx, `SELECT `+authCodeCols+` FROM auth_codes WHERE hash = ?`, hash))
 }
 
+// LockSession, outside a transaction, reads the session, as LockFamily
+// does.
+func (db *DB) LockSession(ctx context.Context, id string) (*store.Session, error) {
+	return scanSession(db.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+}
+
 // UpdateAuthCode writes a code's UsedAt, FamilyID and AccessTokenID.
 func (db *DB) UpdateAuthCode(ctx context.Context, c *store.AuthCode) error {
 	return db.Tx(ctx, func(tx store.Tx) error { return tx.UpdateAuthCode(ctx, c) })

@@ -299,6 +299,10 @@ func (p *probe) GetSessionByHash(ctx context.Context, hash []byte) (*store.Sessi
 	return get(p, ctx, "GetSessionByHash", func(q store.Queries) (*store.Session, error) { return q.GetSessionByHash(ctx, hash) })
 }
 
+func (p *probe) LockSession(ctx context.Context, id string) (*store.Session, error) {
+	return get(p, ctx, "LockSession", func(q store.Queries) (*store.Session, error) { return q.LockSession(ctx, id) })
+}
+
 func (p *probe) UpdateSession(ctx context.Context, s *store.Session) error {
 	return p.run(ctx, "UpdateSession", func(q store.Queries) error { return q.UpdateSession(ctx, s) })
 }

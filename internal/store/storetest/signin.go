@@ -211,6 +211,50 @@ func testSessions(t *testing.T, st store.Store) {
 			t.Fatal("UpdateSession changed the hash")
 		}
 	})
+
+	t.Run("an ended session stays ended when a stale copy is written", func(t *testing.T) {
+		s := session("s-sticky", "u1", at(0))
+		check(t, st.CreateSession(ctx, s))
+		stale := *s // read before the logout
+		ended := *s
+		ended.EndedAt, ended.EndReason = at(time.Minute), "logout"
+		check(t, st.UpdateSession(ctx, &ended))
+		stale.LastSeenAt, stale.ExpiresAt = at(2*time.Minute), at(25*time.Hour)
+		check(t, st.UpdateSession(ctx, &stale))
+		got, err := st.GetSession(ctx, s.ID)
+		check(t, err)
+		if !got.Ended() || !got.EndedAt.Equal(at(time.Minute)) || got.EndReason != "logout" {
+			t.Fatalf("after a stale touch: ended %v at %v reason %q, want the logout kept", got.Ended(), got.EndedAt, got.EndReason)
+		}
+		if !got.LastSeenAt.Equal(at(2 * time.Minute)) {
+			t.Fatalf("the touch's own fields were not written: %v", got.LastSeenAt)
+		}
+		again := ended
+		again.EndedAt, again.EndReason = at(time.Hour), "admin"
+		check(t, st.UpdateSession(ctx, &again))
+		got, err = st.GetSession(ctx, s.ID)
+		check(t, err)
+		if !got.EndedAt.Equal(at(time.Minute)) || got.EndReason != "logout" {
+			t.Fatalf("a second end replaced the first: %v %q", got.EndedAt, got.EndReason)
+		}
+	})
+
+	t.Run("LockSession reads the session, or not found", func(t *testing.T) {
+		got, err := st.LockSession(ctx, "s-bare")
+		check(t, err)
+		equal(t, "session read by LockSession", got, bare)
+		err = st.Tx(ctx, func(tx store.Tx) error {
+			got, err := tx.LockSession(ctx, "s-bare")
+			if err != nil {
+				return err
+			}
+			equal(t, "locked session", got, bare)
+			_, err = tx.LockSession(ctx, "s-ghost")
+			wantIs(t, err, store.ErrNotFound)
+			return nil
+		})
+		check(t, err)
+	})
 }
 
 func testListSessions(t *testing.T, st store.Store) {
