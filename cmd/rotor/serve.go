@@ -252,7 +252,7 @@ func publicHandler(p publicParts) (http.Handler, error) {
 	az := authz.New(p.st, p.sk, p.fams, p.now, p.log, authz.WithDevice(p.device))
 	pages, err := web.New(web.Options{
 		Issuer: p.issuer, Store: p.st, Secrets: p.sk, Authz: az, Sessions: session.New(p.st, p.sk, p.fams, p.now),
-		Users: p.users, Tokens: token.NewIssuer(p.issuer, p.km, p.now), Refusals: p.refusals, Now: p.now, Log: p.log,
+		Users: p.users, Families: p.fams, Tokens: token.NewIssuer(p.issuer, p.km, p.now), Refusals: p.refusals, Now: p.now, Log: p.log,
 		TrustedProxies: p.proxies, DBTimeout: p.dbTimeout,
 	})
 	if err != nil {

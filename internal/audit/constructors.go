@@ -288,6 +288,16 @@ func NewDeviceDecided(m Meta, d *store.DeviceCode, allowed bool) *store.Event {
 	return e
 }
 
+// NewUserCodeFailed records a user code refused on the /device page for
+// the signed-in user subject; reason is ReasonUnknown or ReasonThrottled.
+// The code itself is not recorded: a wrong code may be a near miss of a
+// live one.
+func NewUserCodeFailed(m Meta, subject string, reason Reason) *store.Event {
+	e := base(m, UserCodeFailed)
+	e.Subject, e.Reason = subject, string(reason)
+	return e
+}
+
 // NewSignedOutEverywhere records a user ending every grant and browser
 // session at once, with how many of each.
 func NewSignedOutEverywhere(m Meta, subject string, families, sessions int) *store.Event {

@@ -44,6 +44,10 @@ const (
 	// /device page to a device's request (RFC 8628 §3.3).
 	DeviceApproved = "device_approved"
 	DeviceDenied   = "device_denied"
+	// UserCodeFailed is a user code refused on the /device page: unknown
+	// (mistyped, expired, decided already) or throttled (too many wrong
+	// codes from the browser session or the address; not looked up).
+	UserCodeFailed = "user_code_failed"
 	// SignedOutEverywhere: a user ended every session and grant at once.
 	SignedOutEverywhere = "signed_out_everywhere"
 )
@@ -56,7 +60,7 @@ func Types() []string {
 		ClientCreated, ClientUpdated, ClientDisabled, ClientEnabled, ClientDeleted,
 		UserCreated, UserDisabled, UserEnabled, UserPasswordChanged,
 		LoginFailed, SessionStarted, SessionEnded, ConsentGranted, AuthCodeReused,
-		DeviceApproved, DeviceDenied, SignedOutEverywhere,
+		DeviceApproved, DeviceDenied, UserCodeFailed, SignedOutEverywhere,
 	}
 }
 

@@ -110,7 +110,7 @@ func Start(t testing.TB, st store.Store, secrets *secret.Keys, opts ...Option) *
 	}
 	sessions := session.New(st, secrets, o.Families, now)
 	pages, err := web.New(web.Options{
-		Issuer: issuer, Store: st, Secrets: secrets, Authz: o.Authz, Sessions: sessions, Users: o.Users,
+		Issuer: issuer, Store: st, Secrets: secrets, Authz: o.Authz, Sessions: sessions, Users: o.Users, Families: o.Families,
 		Tokens: token.NewIssuer(issuer, o.Signer, now), Refusals: o.Refusals, Now: now, Log: log,
 		TrustedProxies: o.TrustedProxies, DBTimeout: o.DBTimeout,
 	})

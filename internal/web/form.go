@@ -11,10 +11,17 @@ import (
 // Anything else in a form is refused: a form of these pages never sends
 // it, so it is not a person's browser that did.
 var (
-	loginFields   = fields{"username": 1024, "password": 4096, "csrf_token": 64, "request": maxSealed}
+	loginFields   = fields{"username": 1024, "password": 4096, "csrf_token": 64, "request": maxSealed, "return": maxReturn}
 	consentFields = fields{"decision": 16, "csrf_token": 64, "request": maxSealed, "session": 64}
-	// The query of the login and consent pages.
+	// The query of the consent page, and of the login page.
 	requestQuery = fields{"request": maxSealed}
+	loginQuery   = fields{"request": maxSealed, "return": maxReturn}
+	// The /device page: the code form, then the confirmation's.
+	deviceFields = fields{"user_code": maxUserCode, "csrf_token": 64, "decision": 16, "session": 64}
+	deviceQuery  = fields{"user_code": maxUserCode}
+	// The sessions page: end one, or all.
+	sessionsFields = fields{"revoke": 128, "sign_out_everywhere": 16, "csrf_token": 64}
+	sessionsQuery  = fields{"ended": 16}
 	// An RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2), with the
 	// confirmation form's own fields. ui_locales and logout_hint are
 	// accepted and ignored.
@@ -22,7 +29,13 @@ var (
 		"state": 2048, "ui_locales": 256, "logout_hint": 512, "csrf_token": 64, "logout": 16}
 )
 
-const maxSealed = 16 << 10
+const (
+	maxSealed = 16 << 10
+	// maxUserCode is longer than any user code a person types with
+	// spaces; authz.NormalizeUserCode refuses what is too long to be one.
+	maxUserCode = 256
+	maxReturn   = 256
+)
 
 // fields names the parameters a form or query may hold and caps each.
 type fields map[string]int

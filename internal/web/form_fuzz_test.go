@@ -20,7 +20,7 @@ func FuzzParseForm(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, allowed := range []fields{loginFields, consentFields, logoutFields} {
+		for _, allowed := range []fields{loginFields, consentFields, logoutFields, deviceFields, sessionsFields} {
 			r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			form, err := parseForm(r, allowed)

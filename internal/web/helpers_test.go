@@ -90,7 +90,7 @@ func newRigOn(t testing.TB, st store.Store) *rig {
 		tokens:   token.NewIssuer(issuer, km, clk.Now),
 	}
 	r.web, err = web.New(web.Options{Issuer: issuer, Store: st, Secrets: secrets, Authz: r.authz, Sessions: r.sessions,
-		Users: users.New(st, fams, secret.NewVerifier(0), clk.Now), Tokens: r.tokens, Refusals: agg, Now: clk.Now, Log: log})
+		Users: users.New(st, fams, secret.NewVerifier(0), clk.Now), Families: fams, Tokens: r.tokens, Refusals: agg, Now: clk.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,15 +148,19 @@ func (r *rig) requestTo(redirectURI, scope string, edit ...func(*authz.Request))
 // browser is an HTTP client with a cookie jar that does not follow
 // redirects, so that each step can be checked.
 type browser struct {
-	t   testing.TB
-	r   *rig
-	c   *http.Client
-	jar *cookiejar.Jar
+	t testing.TB
+	// base is the issuer the browser talks to.
+	base string
+	c    *http.Client
+	jar  *cookiejar.Jar
 }
 
-func (r *rig) browser(t testing.TB) *browser {
+func (r *rig) browser(t testing.TB) *browser { return newBrowser(t, r.issuer) }
+
+// newBrowser is a browser for the pages at base.
+func newBrowser(t testing.TB, base string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, r: r, jar: jar, c: &http.Client{Jar: jar,
+	return &browser{t: t, base: base, jar: jar, c: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -177,7 +181,7 @@ func (b *browser) get(u string) *response {
 
 func (b *browser) post(path string, form url.Values) *response {
 	b.t.Helper()
-	resp, err := b.c.PostForm(b.r.issuer+path, form)
+	resp, err := b.c.PostForm(b.base+path, form)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -201,7 +205,7 @@ func (b *browser) follow(resp *response) *response {
 	if loc == "" {
 		b.t.Fatalf("no redirect: %d %s", resp.StatusCode, resp.body)
 	}
-	u, err := url.Parse(b.r.issuer)
+	u, err := url.Parse(b.base)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ type view struct {
 
 	CSRF    string
 	Request string
+	// Return is the page of Rotor's own a sign-in goes on to, when no
+	// application asked for it; Purpose says why, on the login page.
+	Return, Purpose string
 	// Client is the name of the application asking.
 	Client   string
 	Username string
@@ -54,6 +57,14 @@ type view struct {
 
 	// Logout carries the parameters of an RP-initiated logout.
 	ClientID, PostLogoutRedirectURI, State string
+
+	// The /device page: the code, and the device that asked (RFC 8628
+	// §5.4): its address, user agent, and how long ago.
+	UserCode, DeviceIP, DeviceUA, Asked string
+	// Families are the sessions page's lines.
+	Families []familyLine
+	// Wide widens the card, for a list.
+	Wide bool
 
 	css string
 }

@@ -13,7 +13,9 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/authz"
+	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/ratelimit"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/session"
 	"github.com/rotor-auth/rotor/internal/store"
@@ -31,6 +33,8 @@ type Options struct {
 	Authz    *authz.Service
 	Sessions *session.Service
 	Users    *users.Service
+	// Families ends the families a user revokes on the sessions page.
+	Families *family.Service
 	// Tokens verifies the id_token_hint of a logout request.
 	Tokens *token.Issuer
 	// Refusals records failed sign-ins, which anyone may repeat at will:
@@ -58,7 +62,12 @@ const (
 	ConsentPath   = "/consent"
 	LogoutPath    = "/oauth2/logout"
 	AuthorizePath = "/oauth2/authorize"
-	assetsPath    = "/assets/"
+	// DevicePath is where a person types a device's user code (RFC 8628
+	// §3.3); the device authorization endpoint names it.
+	DevicePath = "/device"
+	// SessionsPath lists the signed-in user's sessions.
+	SessionsPath = "/account/sessions"
+	assetsPath   = "/assets/"
 )
 
 // Handler serves the pages. It is safe for concurrent use.
@@ -71,6 +80,9 @@ type Handler struct {
 	hint   func(ctx context.Context, tok string) (*idHint, bool)
 	cookie cookieNames
 	mux    *http.ServeMux
+	// codes counts the wrong user codes of the /device page, per browser
+	// session and per address (see device.go).
+	codes *ratelimit.Memory
 }
 
 // idHint is what a logout needs of an id_token_hint: whose it is, for
@@ -82,8 +94,8 @@ type idHint struct {
 // New validates opts and returns a Handler.
 func New(opts Options) (*Handler, error) {
 	if opts.Store == nil || opts.Secrets == nil || opts.Authz == nil || opts.Sessions == nil || opts.Users == nil ||
-		opts.Tokens == nil || opts.Refusals == nil {
-		return nil, errors.New("web: Store, Secrets, Authz, Sessions, Users, Tokens and Refusals are required")
+		opts.Families == nil || opts.Tokens == nil || opts.Refusals == nil {
+		return nil, errors.New("web: Store, Secrets, Authz, Sessions, Users, Families, Tokens and Refusals are required")
 	}
 	opts.Issuer = strings.TrimRight(opts.Issuer, "/")
 	iss, err := url.Parse(opts.Issuer)
@@ -103,7 +115,8 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{opts: opts, https: iss.Scheme == "https", now: opts.Now, log: opts.Log, pages: p}
+	h := &Handler{opts: opts, https: iss.Scheme == "https", now: opts.Now, log: opts.Log, pages: p,
+		codes: ratelimit.NewMemory(opts.Now, 0)}
 	h.cookie = newCookieNames(h.https)
 	h.hint = h.verifyHint
 	h.mux = http.NewServeMux()
@@ -119,6 +132,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+ConsentPath, h.page(h.handleConsent))
 	mux.Handle("GET "+LogoutPath, h.page(h.handleLogout))
 	mux.Handle("POST "+LogoutPath, h.page(h.handleLogout))
+	mux.Handle("GET "+DevicePath, h.page(h.handleDevicePage))
+	mux.Handle("POST "+DevicePath, h.page(h.handleDevice))
+	mux.Handle("GET "+SessionsPath, h.page(h.handleSessionsPage))
+	mux.Handle("POST "+SessionsPath, h.page(h.handleSessions))
 	mux.Handle("GET "+assetsPath+"{file}", http.HandlerFunc(h.handleAsset))
 }
 

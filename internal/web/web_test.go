@@ -513,7 +513,7 @@ func TestPagesCarryTheSecurityHeaders(t *testing.T) {
 func TestHTTPSIssuerUsesHostCookies(t *testing.T) {
 	r := newRig(t)
 	h, err := web.New(web.Options{Issuer: "https://login.example", Store: r.st, Secrets: r.secrets, Authz: r.authz,
-		Sessions: r.sessions, Users: mustUsers(r), Tokens: r.tokens, Refusals: r.refusals, Now: r.clock.Now})
+		Sessions: r.sessions, Users: mustUsers(r), Families: r.families, Tokens: r.tokens, Refusals: r.refusals, Now: r.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
