@@ -260,6 +260,7 @@ var (
 // Then the CLI calls examples/api, refreshing; a second sign-in that is
 // denied leaves the session in use as it was; logout ends it.
 func TestDeviceFlowLogin(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, "--grant-types", "urn:ietf:params:oauth:grant-type:device_code,refresh_token")
 
 	login := r.start("-scope", "orders:read", "login", "-browser=false")
@@ -323,7 +324,9 @@ func TestDeviceFlowLogin(t *testing.T) {
 // browser back to the CLI's port with the code. The session is then bound
 // to the key, and the API sees DPoP-bound tokens.
 func TestLoopbackLogin(t *testing.T) {
-	r := newRig(t, "--grant-types", "authorization_code,refresh_token", "--redirect-uris", "http://127.0.0.1/callback")
+	t.Parallel()
+	r := newRig(t, "--grant-types", "urn:ietf:params:oauth:grant-type:device_code,authorization_code,refresh_token",
+		"--redirect-uris", "http://127.0.0.1/callback")
 
 	login := r.start("login", "-browser", "-dpop")
 	authURL := login.await(loopbackLine)[1]
@@ -365,4 +368,25 @@ func TestLoopbackLogin(t *testing.T) {
 		t.Fatalf("the DPoP key file: %v", err)
 	}
 	r.callAPI()
+}
+
+// TestDeviceFlowExpired: a code nobody allows expires (here after 2 s),
+// and login ends with a message saying so instead of polling on.
+func TestDeviceFlowExpired(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	rotor := testrig.NewRotorProcess(t)
+	rotor.CreateClient(t, "--id", "cli", "--public", "--grant-types", "urn:ietf:params:oauth:grant-type:device_code,refresh_token")
+	rotor.Serve(t, "--device-poll-interval", "1s", "--device-code-ttl", "2s")
+	r := &rig{t: t, rotor: rotor, cli: testrig.BuildCommand(t, "github.com/rotor-auth/rotor/examples/cli"), dir: t.TempDir()}
+	login := r.start("login", "-browser=false")
+	login.await(deviceLine)
+	if exit, out := login.wait(); exit != 1 || !strings.Contains(out, "the code expired before it was allowed") {
+		t.Fatalf("an expired code: exit %d\n%s", exit, out)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "token.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a session file after an expired code: %v", err)
+	}
 }
