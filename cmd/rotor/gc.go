@@ -41,12 +41,13 @@ deleted in small batches, so it is safe while the server runs.`,
 			if asJSON {
 				return a.printJSON(s)
 			}
-			fmt.Fprintf(a.stdout, "Deleted %s, %s, %s, %s, %s and %s; cleared %s.\n",
+			fmt.Fprintf(a.stdout, "Deleted %s, %s, %s, %s, %s, %s and %s; cleared %s.\n",
 				plural(s.Families, "expired family", "expired families"),
 				plural(s.Denials, "expired deny-list entry", "expired deny-list entries"),
 				plural(s.Events, "old audit event", "old audit events"),
 				plural(s.Keys, "retired signing key", "retired signing keys"),
 				plural(s.Codes, "old authorization code", "old authorization codes"),
+				plural(s.DeviceCodes, "old device code", "old device codes"),
 				plural(s.Sessions, "ended browser session", "ended browser sessions"),
 				plural(s.GraceSeals, "expired grace successor", "expired grace successors"))
 			return nil

@@ -43,7 +43,7 @@ func TestGC(t *testing.T) {
 	if !strings.Contains(out, "Deleted 0 expired families") {
 		t.Fatalf("gc said %q", out)
 	}
-	if s := decode[map[string]int](t, h.ok("gc", "--json")); len(s) != 7 {
+	if s := decode[map[string]int](t, h.ok("gc", "--json")); len(s) != 8 {
 		t.Fatalf("gc --json = %v", s)
 	}
 }

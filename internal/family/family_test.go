@@ -776,3 +776,81 @@ func TestUnknownCommitIsReadBack(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifierBoundFamily: a family of a client with
+// RefreshRequiresVerifier is bound to its code's PKCE code_verifier. The
+// right verifier rotates; a missing one is refused and revokes nothing;
+// a wrong one with the live token revokes the family.
+func TestVerifierBoundFamily(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		fx := newFixture(t, st, time.Minute)
+		ctx := context.Background()
+		fx.client.RefreshRequiresVerifier = true
+		const v = "the-code-verifier-of-this-family-0123456789abc"
+		refresh := func(tok, verifier string) (*family.Grant, error) {
+			return fx.svc.Refresh(ctx, family.RefreshParams{Client: fx.client, Token: tok, Verifier: verifier, AccessTokenID: secret.NewID()})
+		}
+		g, err := fx.svc.Create(ctx, family.CreateParams{Client: fx.client, User: fx.user, Scopes: []string{"read"},
+			AccessTokenID: secret.NewID(), Grant: "authorization_code", Verifier: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := fx.family(t, g.Family.ID).VerifierHash
+		if stored == nil || strings.Contains(string(stored), v) {
+			t.Fatalf("family verifier hash %q: want a keyed hash", stored)
+		}
+		for range 2 {
+			if g, err = refresh(g.RefreshToken, v); err != nil {
+				t.Fatalf("refresh with the verifier: %v", err)
+			}
+		}
+		_, err = refresh(g.RefreshToken, "")
+		wantErr(t, err, family.ErrVerifierMissing)
+		if fx.family(t, g.Family.ID).Revoked() {
+			t.Fatal("a refresh without the verifier revoked the family")
+		}
+		if ev := fx.events(t, audit.RefreshFailed); len(ev) == 0 || ev[len(ev)-1].Reason != audit.ReasonVerifierMissing {
+			t.Fatalf("refresh_failed events %+v", ev)
+		}
+		// A grace retry without it is refused too, revoking nothing.
+		prev := g.RefreshToken
+		if g, err = refresh(prev, v); err != nil {
+			t.Fatal(err)
+		}
+		_, err = refresh(prev, "")
+		wantErr(t, err, family.ErrVerifierMissing)
+		if _, err := refresh(prev, v); err != nil {
+			t.Fatalf("grace retry with the verifier: %v", err)
+		}
+
+		_, err = refresh(g.RefreshToken, "another-verifier-of-forty-three-chars-0123456")
+		wantErr(t, err, family.ErrVerifierMismatch)
+		f := fx.family(t, g.Family.ID)
+		if !f.Revoked() || f.RevokeReason != audit.ReasonVerifierMismatch {
+			t.Fatalf("family revoked=%v reason=%q after a wrong verifier", f.Revoked(), f.RevokeReason)
+		}
+		if denied, _ := st.Denied(ctx, []string{family.DenySID(f.ID)}, fx.clock.Now()); !denied {
+			t.Fatal("the revoked family's access tokens were not deny-listed")
+		}
+		_, err = refresh(g.RefreshToken, v)
+		wantErr(t, err, family.ErrRevoked)
+	})
+}
+
+// TestVerifierIsIgnoredWithoutTheClientSetting: a client that does not
+// ask for the binding gets unbound families, whatever is sent.
+func TestVerifierIsIgnoredWithoutTheClientSetting(t *testing.T) {
+	fx := newFixture(t, testdb.SQLite(t), time.Minute)
+	ctx := context.Background()
+	g, err := fx.svc.Create(ctx, family.CreateParams{Client: fx.client, User: fx.user, Scopes: []string{"read"},
+		AccessTokenID: secret.NewID(), Grant: "authorization_code", Verifier: "some-verifier-0123456789-0123456789-0123456"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fx.family(t, g.Family.ID).VerifierHash != nil {
+		t.Fatal("an unbound client's family holds a verifier hash")
+	}
+	if _, err := fx.refresh(g.RefreshToken); err != nil {
+		t.Fatalf("refresh without a verifier: %v", err)
+	}
+}

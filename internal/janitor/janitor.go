@@ -75,6 +75,9 @@ type Stats struct {
 	Codes int `json:"codes"`
 	// Sessions are browser sessions that ended or expired, deleted.
 	Sessions int `json:"sessions"`
+	// DeviceCodes are device authorization requests past their keep
+	// time, deleted.
+	DeviceCodes int `json:"device_codes"`
 }
 
 // CodeKeep is how long an authorization code's row outlives the code: a
@@ -84,7 +87,7 @@ const CodeKeep = time.Hour
 
 // Total is the number of rows the pass removed or cleared.
 func (s Stats) Total() int {
-	return s.Families + s.GraceSeals + s.Denials + s.Events + s.Keys + s.Codes + s.Sessions
+	return s.Families + s.GraceSeals + s.Denials + s.Events + s.Keys + s.Codes + s.Sessions + s.DeviceCodes
 }
 
 // Once runs one full pass: each kind of row is deleted in batches until a
@@ -112,6 +115,9 @@ func (j *Janitor) Once(ctx context.Context) (Stats, error) {
 	})
 	run("delete old authorization codes", &s.Codes, func(limit int) (int, error) {
 		return j.st.DeleteExpiredAuthCodes(ctx, now.Add(-CodeKeep), limit)
+	})
+	run("delete old device codes", &s.DeviceCodes, func(limit int) (int, error) {
+		return j.st.DeleteExpiredDeviceCodes(ctx, now.Add(-CodeKeep), limit)
 	})
 	run("delete ended browser sessions", &s.Sessions, func(limit int) (int, error) {
 		return j.st.DeleteExpiredSessions(ctx, now, limit)

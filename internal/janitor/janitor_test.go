@@ -36,7 +36,19 @@ func (k *fakeKeys) Collect(context.Context) (int, error) { return k.n, nil }
 func seed(t *testing.T, st store.Store) Stats {
 	t.Helper()
 	ctx := context.Background()
-	want := Stats{Families: 7, GraceSeals: 3, Denials: 5, Events: 6, Codes: 3, Sessions: 2}
+	want := Stats{Families: 7, GraceSeals: 3, Denials: 5, Events: 6, Codes: 3, Sessions: 2, DeviceCodes: 2}
+	// Device codes: two expired longer than CodeKeep ago go, one stays.
+	for i := range want.DeviceCodes + 1 {
+		exp := t0.Add(-CodeKeep - time.Second)
+		if i == want.DeviceCodes {
+			exp = t0.Add(-time.Second)
+		}
+		d := &store.DeviceCode{Hash: []byte(fmt.Sprintf("device-hash-%02d-padding-to-32-by", i)), UserCodeHash: []byte(fmt.Sprintf("user-code-hash-%02d-padding-to-3", i)),
+			ClientID: "app", Status: store.DevicePending, Interval: 5 * time.Second, CreatedAt: exp.Add(-10 * time.Minute), ExpiresAt: exp}
+		if err := st.CreateDeviceCode(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Codes: three expired longer than CodeKeep ago go; one expired just
 	// now stays, so that its reuse is still caught.
 	for i := range want.Codes + 1 {

@@ -426,3 +426,32 @@ func TestCodeGrantRedirectURIOmittedAtAuthorize(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifierBoundRefresh: for a client with --refresh-requires-verifier
+// every refresh sends the code's code_verifier again; without it the
+// answer is invalid_grant and nothing is revoked.
+func TestVerifierBoundRefresh(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		r := newRig(t, st, nil)
+		r.addClient(t, store.Client{ID: "web", GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"read"},
+			RedirectURIs: []string{"https://app.example.com/cb"}, RefreshRequiresVerifier: true, ReuseGrace: dur(0)}, "web-secret")
+		u := r.addUser(t, "alice", "correct horse battery")
+		code, _ := codeFor(t, r, u, with(validQuery(), "scope", "read"))
+		got := redeem(t, r, code, verifier)
+		expectOK(t, got)
+		refresh := func(rt, v string) response {
+			f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+			if v != "" {
+				f.Set("code_verifier", v)
+			}
+			return r.post(t, "/oauth2/token", f, "web", "web-secret")
+		}
+		next := refresh(got.str("refresh_token"), verifier)
+		expectOK(t, next)
+		expectError(t, refresh(next.str("refresh_token"), ""), http.StatusBadRequest, "invalid_grant")
+		again := refresh(next.str("refresh_token"), verifier) // nothing was revoked
+		expectOK(t, again)
+		expectError(t, refresh(again.str("refresh_token"), strings.Repeat("x", 43)), http.StatusBadRequest, "invalid_grant")
+		expectError(t, refresh(again.str("refresh_token"), verifier), http.StatusBadRequest, "invalid_grant") // revoked
+	})
+}

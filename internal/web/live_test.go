@@ -42,6 +42,8 @@ const (
 	webappName  = "Example Web App"
 	webSecret   = "webapp-secret"
 	deviceAgent = "LivingRoomTV/2.1 (SmartOS)"
+	// appAgent is the web apps' servers', which redeem codes and refresh.
+	appAgent = "ExampleApp-Server/1.4 (Go)"
 )
 
 func newLive(t testing.TB, st store.Store) *live {
@@ -76,7 +78,10 @@ func (l *live) call(path string, form url.Values, clientID, secret string) answe
 		l.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", deviceAgent)
+	req.Header.Set("User-Agent", appAgent)
+	if clientID == "tv" {
+		req.Header.Set("User-Agent", deviceAgent)
+	}
 	if secret != "" {
 		req.SetBasicAuth(clientID, secret)
 	}
@@ -130,9 +135,14 @@ func (l *live) refresh(clientID, rt string) answer {
 
 // authorizeURL starts the web app's code flow.
 func (l *live) authorizeURL() string {
+	return l.authorizeURLFor("webapp", redirectURI, "openid offline_access read")
+}
+
+// authorizeURLFor starts a code flow of client id.
+func (l *live) authorizeURLFor(id, redirect, scope string) string {
 	sum := sha256.Sum256([]byte(verifier))
-	return l.URL + "/oauth2/authorize?" + url.Values{"client_id": {"webapp"}, "response_type": {"code"}, "redirect_uri": {redirectURI},
-		"scope": {"openid offline_access read"}, "state": {"s-1"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+	return l.URL + "/oauth2/authorize?" + url.Values{"client_id": {id}, "response_type": {"code"}, "redirect_uri": {redirect},
+		"scope": {scope}, "state": {"s-1"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"}}.Encode()
 }
 
