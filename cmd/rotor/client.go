@@ -147,7 +147,7 @@ the origins of the redirect URIs. --skip-consent is for first-party
 clients: confidential ones, or public ones whose redirect URIs are all
 https.`,
 		Example: `  rotor client create --id web --generate-secret --grant-types password,refresh_token --scopes "read write"
-  rotor client create --id cli --public --grant-types password,refresh_token --scopes read --reuse-grace 0s
+  rotor client create --id cli --name "Example CLI" --public --grant-types urn:ietf:params:oauth:grant-type:device_code,refresh_token --scopes read
   rotor client create --id billing --generate-secret --grant-types client_credentials --scopes invoices --audiences https://api.example.com
   rotor client create --id web --name "Example Web" --generate-secret --grant-types authorization_code,refresh_token --scopes "openid profile" \
       --redirect-uris https://app.example.com/callback --post-logout-redirect-uris https://app.example.com/

@@ -316,3 +316,23 @@ func TestClientAuthorizationCodeGrant(t *testing.T) {
 		t.Fatalf("the code grant without a redirect URI: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestClientDeviceCodeGrant: --grant-types accepts the device
+// authorization grant (RFC 8628) by its URN, and a device-flow client
+// needs no redirect URI.
+func TestClientDeviceCodeGrant(t *testing.T) {
+	h := newHarness(t)
+	v := decode[clientView](t, h.ok("client", "create", "--id", "cli", "--public",
+		"--grant-types", "urn:ietf:params:oauth:grant-type:device_code,refresh_token", "--scopes", "orders:read", "--json"))
+	if strings.Join(v.GrantTypes, ",") != "urn:ietf:params:oauth:grant-type:device_code,refresh_token" || len(v.RedirectURIs) != 0 {
+		t.Fatalf("created %+v", v)
+	}
+	c, err := h.store().GetClient(context.Background(), "cli")
+	if err != nil || !c.AllowsGrant("urn:ietf:params:oauth:grant-type:device_code") || !c.Public {
+		t.Fatalf("stored %+v, %v", c, err)
+	}
+	if r := h.run("", "client", "create", "--id", "tv", "--public", "--grant-types", "device_code"); r.code != 2 ||
+		!strings.Contains(r.stderr, `unknown grant type "device_code"`) || !strings.Contains(r.stderr, "urn:ietf:params:oauth:grant-type:device_code") {
+		t.Fatalf("a short name for the grant: exit %d %s", r.code, r.stderr)
+	}
+}
