@@ -35,30 +35,46 @@ func TestClientIDsCannotBeEnumerated(t *testing.T) {
 	for range 3 {
 		r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "chosen", "warm")
 	}
-	medians := map[string]time.Duration{}
+	// The cases take turns, so that a change of the machine's load (other
+	// packages' tests, Chromium among them, run beside this one) weighs
+	// on all of them alike; a burst of load can still land on one case,
+	// so the measurement is taken up to three times. An answer that tells
+	// the cases apart fails every time.
 	var body string
-	for _, c := range cases {
-		var took []time.Duration
-		for i := range 7 {
-			start := time.Now()
-			resp := r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.id, fmt.Sprint(c.secret, i))
-			took = append(took, time.Since(start))
-			expectError(t, resp, 401, "invalid_client")
-			if body == "" {
-				body = resp.Raw
-			} else if resp.Raw != body {
-				t.Errorf("%s answers %s, another case %s", c.name, resp.Raw, body)
+	measure := func() map[string]time.Duration {
+		took := map[string][]time.Duration{}
+		for i := range 9 {
+			for _, c := range cases {
+				start := time.Now()
+				resp := r.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, c.id, fmt.Sprint(c.secret, i))
+				took[c.name] = append(took[c.name], time.Since(start))
+				expectError(t, resp, 401, "invalid_client")
+				if body == "" {
+					body = resp.Raw
+				} else if resp.Raw != body {
+					t.Errorf("%s answers %s, another case %s", c.name, resp.Raw, body)
+				}
 			}
 		}
-		slices.Sort(took)
-		medians[c.name] = took[len(took)/2]
+		medians := map[string]time.Duration{}
+		for name, d := range took {
+			slices.Sort(d)
+			medians[name] = d[len(d)/2]
+		}
+		return medians
 	}
-	lo, hi := time.Hour, time.Duration(0)
-	for _, d := range medians {
-		lo, hi = min(lo, d), max(hi, d)
+	var tries []map[string]time.Duration
+	for range 3 {
+		medians := measure()
+		tries = append(tries, medians)
+		lo, hi := time.Hour, time.Duration(0)
+		for _, d := range medians {
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		t.Logf("median answer times: %v", medians)
+		if float64(hi) <= 1.5*float64(lo) {
+			return
+		}
 	}
-	t.Logf("median answer times: %v", medians)
-	if float64(hi) > 1.5*float64(lo) {
-		t.Fatalf("answer times tell the cases apart: %v", medians)
-	}
+	t.Fatalf("answer times tell the cases apart, three times: %v", tries)
 }
