@@ -509,6 +509,7 @@ func (a *app) clientUpdateCmd() *cobra.Command {
 		requireDPoP             bool
 		redirects, postLogout   []string
 		origins                 []string
+		needVerifier            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "update --id ID [--introspect=true|false] [--require-dpop=true|false] [--scopes \"a b\"] [--name N] [--redirect-uris ...] ...",
@@ -564,6 +565,9 @@ such a client or to one in the token's audience.`,
 				if cmd.Flags().Changed("skip-consent") {
 					c.SkipConsent = skipConsent
 				}
+				if cmd.Flags().Changed("refresh-requires-verifier") {
+					c.RefreshRequiresVerifier = needVerifier
+				}
 				return nil
 			}, cliMeta)
 			switch {
@@ -584,10 +588,11 @@ such a client or to one in the token's audience.`,
 	f.BoolVar(&requireDPoP, "require-dpop", false, "refuse token requests without a DPoP proof (RFC 9449)")
 	f.StringVar(&scopes, "scopes", "", `space-separated scopes the client may ask for, such as "read write"`)
 	f.StringSliceVar(&redirects, "redirect-uris", nil, "comma-separated redirect URIs, replacing the registered ones")
+	f.BoolVar(&needVerifier, "refresh-requires-verifier", false, "bind new families of the code flow to their PKCE code_verifier (families made before stay unbound)")
 	signInFlags(f, &name, &postLogout, &origins, &skipConsent)
 	return cmd
 }
 
 // updatable are the settings client update changes.
 var updatable = []string{"introspect", "require-dpop", "scopes", "name", "redirect-uris",
-	"post-logout-redirect-uris", "allowed-origins", "skip-consent"}
+	"post-logout-redirect-uris", "allowed-origins", "skip-consent", "refresh-requires-verifier"}

@@ -202,6 +202,25 @@ func TestClientUpdate(t *testing.T) {
 	}
 }
 
+// TestClientRefreshRequiresVerifier: the verifier binding is set at
+// creation or by update, and refused for a client without the code flow.
+func TestClientRefreshRequiresVerifier(t *testing.T) {
+	h := newHarness(t)
+	v := decode[clientView](t, h.ok("client", "create", "--id", "web", "--generate-secret", "--grant-types", "authorization_code,refresh_token",
+		"--redirect-uris", "https://app.example.com/cb", "--refresh-requires-verifier", "--json"))
+	if !v.RefreshRequiresVerifier {
+		t.Fatalf("created %+v", v)
+	}
+	h.ok("client", "update", "--id", "web", "--refresh-requires-verifier=false")
+	if v := decode[clientView](t, h.ok("client", "get", "--id", "web", "--json")); v.RefreshRequiresVerifier {
+		t.Fatal("update did not turn the binding off")
+	}
+	h.ok("client", "create", "--id", "svc", "--generate-secret", "--grant-types", "client_credentials")
+	if r := h.run("", "client", "update", "--id", "svc", "--refresh-requires-verifier"); r.code != 2 || !strings.Contains(r.stderr, "--refresh-requires-verifier needs the authorization_code") {
+		t.Fatalf("a client without the code flow: exit %d %s", r.code, r.stderr)
+	}
+}
+
 // TestClientSignInSettings: the settings the sign-in pages use are
 // stored from client create, shown by get and list, changed by update,
 // and checked by the rules of the clients package.

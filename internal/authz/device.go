@@ -27,14 +27,16 @@ type DeviceConfig struct {
 	Interval time.Duration
 	// MaxPending caps the pending requests of one client, so that the
 	// devices of a public client, which anyone can claim to be, cannot
-	// fill the table.
+	// fill the table. The count and the insert are not one step:
+	// concurrent requests may pass it by as many as run at once.
 	MaxPending int
 }
 
-// DefaultDeviceConfig is 10 minutes, 5 seconds, and 1000 pending
-// requests per client.
+// DefaultDeviceConfig is 10 minutes, 5 seconds, and 10,000 pending
+// requests per client (the server also limits requests per address, so
+// filling it takes hundreds of addresses).
 func DefaultDeviceConfig() DeviceConfig {
-	return DeviceConfig{TTL: 10 * time.Minute, Interval: 5 * time.Second, MaxPending: 1000}
+	return DeviceConfig{TTL: 10 * time.Minute, Interval: 5 * time.Second, MaxPending: 10_000}
 }
 
 // Option adjusts a Service.
@@ -56,8 +58,12 @@ const PrefixDeviceCode = "dc_"
 // maxUserCodeInput caps what is read from a person's typing.
 const maxUserCodeInput = 64
 
-// slowDownStep is what a slow_down adds to a code's interval (§3.5).
-const slowDownStep = 5 * time.Second
+// slowDownStep is what a slow_down adds to a code's interval (§3.5), up
+// to maxInterval.
+const (
+	slowDownStep = 5 * time.Second
+	maxInterval  = time.Minute
+)
 
 // NormalizeUserCode reads a user code as a person typed it: any case,
 // dashes and spaces ignored. ok is false for anything that cannot be a
@@ -288,16 +294,20 @@ func (s *Service) PollDevice(ctx context.Context, p DevicePoll) (*Redeemed, erro
 			return outcome{refusal: ErrDeviceDenied}, nil
 		case d.Status == store.DevicePending:
 			refusal := ErrAuthorizationPending
-			if !d.LastPolledAt.IsZero() && now.Sub(d.LastPolledAt) < d.Interval {
+			if !d.LastPolledAt.IsZero() && now.Sub(d.LastPolledAt) < d.Interval*4/5 {
 				// RFC 8628 §3.5: slow_down, and the interval grows for
-				// every later poll of this code.
+				// every later poll of this code. A fifth of the interval
+				// is slack for a client that sleeps exactly the interval
+				// and meets network or lock jitter.
 				refusal = ErrSlowDown
-				d.Interval += slowDownStep
+				d.Interval = min(d.Interval+slowDownStep, maxInterval)
 			}
 			d.LastPolledAt = now
 			return outcome{refusal: refusal}, tx.UpdateDeviceCode(ctx, d)
 		}
-		u, err := tx.GetUser(ctx, d.Subject)
+		// Under the user's row lock, as family.CreateIn takes it: a poll
+		// racing "sign out everywhere" either sees it, or is seen by it.
+		u, err := tx.LockUser(ctx, d.Subject)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (u.Disabled || u.TokensValidAfter.After(d.AuthTime))) {
 			return outcome{refusal: ErrDeviceUserInvalid}, nil
 		}

@@ -169,8 +169,14 @@ func (s *Service) Validate(c *store.Client) error {
 	// redirect URIs, which only the domain's owner receives. A loopback
 	// port or a private-use scheme can be claimed by any app on the
 	// device.
-	if c.RefreshRequiresVerifier && !(c.AllowsGrant(oauth.GrantAuthorizationCode) && c.AllowsGrant(oauth.GrantRefreshToken)) {
+	switch {
+	case !c.RefreshRequiresVerifier:
+	case !c.AllowsGrant(oauth.GrantAuthorizationCode) || !c.AllowsGrant(oauth.GrantRefreshToken):
 		add("%s needs the authorization_code and refresh_token grant types: the verifier is the code flow's PKCE code_verifier", name("refresh_requires_verifier"))
+	case c.AllowsGrant(oauth.GrantDeviceCode) || c.AllowsGrant(oauth.GrantPassword):
+		// Those grants have no verifier: their families would refresh
+		// unbound, under a setting that promises otherwise.
+		add("%s cannot go with the device_code or password grant types, whose refresh tokens have no code_verifier to bind to (use DPoP, --require-dpop)", name("refresh_requires_verifier"))
 	}
 	if c.SkipConsent && c.Public && !httpsOnly(c.RedirectURIs) {
 		add("%s: a public client may skip consent only when all its redirect URIs are https: any app on a device can receive a loopback or private-use scheme redirect and pass for it", name("skip_consent"))

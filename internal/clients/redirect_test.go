@@ -208,6 +208,23 @@ func TestValidateSignInSettings(t *testing.T) {
 		t.Error("a public client with a private-use scheme redirect may skip consent")
 	}
 
+	// The verifier binding needs the code flow and refresh, and goes with
+	// no grant that has no verifier.
+	for _, tc := range []struct {
+		grants []string
+		ok     bool
+	}{
+		{[]string{"authorization_code", "refresh_token"}, true},
+		{[]string{"authorization_code"}, false},
+		{[]string{"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"}, false},
+		{[]string{"authorization_code", "refresh_token", "password"}, false},
+	} {
+		c := &store.Client{ID: "bound", SecretPHC: "x", GrantTypes: tc.grants, RedirectURIs: []string{"https://app.example.com/cb"}, RefreshRequiresVerifier: true}
+		if err := cs.Validate(c); (err == nil) != tc.ok {
+			t.Errorf("refresh_requires_verifier with %v: %v, want ok=%v", tc.grants, err, tc.ok)
+		}
+	}
+
 	// An empty list of origins stays empty (none), unlike nil (the
 	// default: the origins of the redirect URIs).
 	none := &store.Client{ID: "spa", Public: true, GrantTypes: []string{"refresh_token"}, AllowedOrigins: []string{}}

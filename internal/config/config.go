@@ -474,9 +474,12 @@ func (c *Config) Validate() error {
 	if c.DeviceCodeTTL > time.Hour {
 		add("device_code_ttl of %s is longer than 1h: a user code is short, so it must not live long (RFC 8628 §5.1)", FormatDuration(c.DeviceCodeTTL))
 	}
-	positive("device_poll_interval", c.DevicePollInterval)
-	if c.DevicePollInterval > time.Minute {
-		add("device_poll_interval of %s is longer than 1m", FormatDuration(c.DevicePollInterval))
+	switch d := c.DevicePollInterval; {
+	case d < time.Second || d%time.Second != 0:
+		// RFC 8628 §3.2 sends the interval in whole seconds.
+		add("device_poll_interval must be a whole number of seconds, at least 1s, got %s", FormatDuration(d))
+	case d > time.Minute:
+		add("device_poll_interval of %s is longer than 1m", FormatDuration(d))
 	}
 	if c.DBTimeout > MaxDBTimeout {
 		add("db_timeout of %s is longer than %s: an answer must leave before the HTTP write timeout (30s), or a committed rotation could go unanswered", FormatDuration(c.DBTimeout), FormatDuration(MaxDBTimeout))

@@ -192,6 +192,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	c.KeyPrepublish = 1000 * time.Hour
 	c.LogFormat = "xml"
 	c.TLSCert = "cert.pem"
+	c.DeviceCodeTTL = 2 * time.Hour
+	c.DevicePollInterval = 1500 * time.Millisecond
 	err := c.Validate()
 	var ce *Error
 	if !errors.As(err, &ce) {
@@ -208,6 +210,8 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"key_prepublish (1000h) must be shorter than key_rotation (720h)",
 		`log_format "xml"`,
 		"tls_cert and tls_key go together",
+		"device_code_ttl of 2h is longer than 1h",
+		"device_poll_interval must be a whole number of seconds, at least 1s, got 1.5s",
 	}
 	if len(ce.Problems) != len(want) {
 		t.Errorf("got %d problems, want %d:\n%v", len(ce.Problems), len(want), err)

@@ -459,13 +459,20 @@ func (s *Service) RefreshIn(ctx context.Context, tx store.Tx, p RefreshParams) (
 		return refuse(ErrUnknown)
 
 	case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
-		f.GraceSealed != nil && now.Before(f.GraceUntil) && s.verifier(f, p) == verifierMissing:
+		f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT) &&
+		s.verifier(f, p) == verifierMissing:
 		// A retry that forgot the verifier proves nothing either way.
 		return refuse(ErrVerifierMissing)
 
 	case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
 		f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT) &&
-		s.verifier(f, p) == verifierOK:
+		s.verifier(f, p) == verifierWrong:
+		// The previous token with another verifier: stolen, as the live
+		// one would be.
+		return s.revokeStolen(ctx, tx, f, p, m, audit.Token{ID: tid, Generation: rt.Generation}, ErrVerifierMismatch)
+
+	case rt.Generation == f.Generation-1 && secret.Equal(hash, f.PrevHash) &&
+		f.GraceSealed != nil && now.Before(f.GraceUntil) && (f.DPoPJKT == "" || p.DPoPJKT == f.DPoPJKT):
 		scopes, refusal, err := s.check(ctx, tx, f, p.Scopes)
 		if refusal != nil {
 			return refuse(refusal)

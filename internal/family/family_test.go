@@ -823,8 +823,15 @@ func TestVerifierBoundFamily(t *testing.T) {
 			t.Fatalf("grace retry with the verifier: %v", err)
 		}
 
+		// The previous token inside the grace period, with a wrong
+		// verifier: stolen too.
+		g2, err := refresh(g.RefreshToken, v)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, err = refresh(g.RefreshToken, "another-verifier-of-forty-three-chars-0123456")
 		wantErr(t, err, family.ErrVerifierMismatch)
+		g = g2
 		f := fx.family(t, g.Family.ID)
 		if !f.Revoked() || f.RevokeReason != audit.ReasonVerifierMismatch {
 			t.Fatalf("family revoked=%v reason=%q after a wrong verifier", f.Revoked(), f.RevokeReason)

@@ -9,12 +9,19 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/ratelimit"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
 // DevicePath is the page where a person types a user code (RFC 8628
 // §3.3); internal/web serves it.
 const DevicePath = "/device"
+
+// deviceStartLimit bounds the device authorization requests of one
+// address: 5 at once, then one every 30 s (50 codes pending per address
+// at most, in a code's 10 minutes by default).
+var deviceStartLimit = ratelimit.Limit{Burst: 5, Every: 30 * time.Second}
 
 // deviceAuthorization is the answer of RFC 8628 §3.2.
 type deviceAuthorization struct {
@@ -44,6 +51,14 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 	}
 	if !c.AllowsGrant(oauth.GrantDeviceCode) {
 		s.writeErr(w, r, oauth.UnauthorizedClient("the client may not use the device authorization grant"))
+		return
+	}
+	// Per address (an IPv6 /64 counts as one): a public client's
+	// requests need no secret, so without it one caller could fill the
+	// client's pending cap and lock every real device out.
+	if ok, retry := s.deviceStarts.Take("device:"+users.Source(s.meta(r).IP), deviceStartLimit); !ok {
+		s.writeErr(w, r, oauth.TooManyRequests("too many device sign-ins from this address; retry later",
+			int(max(1, retry.Round(time.Second)/time.Second))))
 		return
 	}
 	scopes, oe := deviceScopes(f, c)
@@ -76,7 +91,7 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		VerificationURI:         page,
 		VerificationURIComplete: page + "?" + url.Values{"user_code": {start.UserCode}}.Encode(),
 		ExpiresIn:               int64(start.ExpiresIn / time.Second),
-		Interval:                int64(start.Interval / time.Second),
+		Interval:                int64((start.Interval + time.Second - 1) / time.Second),
 	})
 }
 

@@ -148,3 +148,20 @@ func TestDeviceFlow(t *testing.T) {
 		})
 	})
 }
+
+// TestDeviceAuthorizationIsLimitedPerAddress: a public client's device
+// requests need no secret, so one address cannot fill the client's
+// pending cap: past a burst it gets 429 with Retry-After.
+func TestDeviceAuthorizationIsLimitedPerAddress(t *testing.T) {
+	r := newRig(t, testdb.SQLite(t), nil)
+	deviceClients(t, r)
+	for i := range 5 {
+		if resp := startDevice(t, r, "tv"); resp.Status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i+1, resp.Status, resp.Raw)
+		}
+	}
+	resp := startDevice(t, r, "tv")
+	if resp.Status != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("6th request: %d %s, want 429 with Retry-After", resp.Status, resp.Raw)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/ratelimit"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/token"
@@ -87,7 +88,9 @@ type Server struct {
 	families *family.Service
 	tokens   *token.Issuer
 	auth     *clientAuth
-	dpop     *dpop.Verifier
+	// deviceStarts limits device authorization requests per address.
+	deviceStarts *ratelimit.Memory
+	dpop         *dpop.Verifier
 	// tokenURL is the token endpoint as proofs name it (htu).
 	tokenURL string
 	grants   map[string]grant
@@ -123,15 +126,16 @@ func New(opts Options) (*Server, error) {
 		opts.DBTimeout = DefaultDBTimeout
 	}
 	s := &Server{
-		opts:     opts,
-		issuer:   iss,
-		families: opts.Families,
-		tokens:   token.NewIssuer(opts.Issuer, opts.Signer, opts.Now),
-		auth:     newClientAuth(opts.Store, opts.Secrets, opts.Passwords, opts.Now),
-		dpop:     dpop.NewVerifier(opts.Secrets.Hash("rotor dpop nonce"), opts.DPoPNonce, opts.Now),
-		tokenURL: opts.Issuer + "/oauth2/token",
-		log:      opts.Log,
-		now:      opts.Now,
+		opts:         opts,
+		issuer:       iss,
+		families:     opts.Families,
+		tokens:       token.NewIssuer(opts.Issuer, opts.Signer, opts.Now),
+		auth:         newClientAuth(opts.Store, opts.Secrets, opts.Passwords, opts.Now),
+		deviceStarts: ratelimit.NewMemory(opts.Now, 0),
+		dpop:         dpop.NewVerifier(opts.Secrets.Hash("rotor dpop nonce"), opts.DPoPNonce, opts.Now),
+		tokenURL:     opts.Issuer + "/oauth2/token",
+		log:          opts.Log,
+		now:          opts.Now,
 	}
 	s.origins = newOriginSet(opts.Store, opts.Now, opts.DBTimeout)
 	if s.issuerOrigin, err = clients.ParseOrigin(iss.Scheme + "://" + iss.Host); err != nil {

@@ -323,9 +323,6 @@ func (s *Service) Enable(ctx context.Context, id string, m audit.Meta) (*store.U
 	return u, err
 }
 
-// change applies edit to the user under its row lock, revokes every live
-// family of the user for reason (none when reason is empty) and records
-// the change, in one transaction.
 // SignOutEverywhere ends, in one transaction, every grant and browser
 // session of user id: tokens_valid_after is set (so nothing issued before
 // counts again), every family is revoked with its access tokens
@@ -359,6 +356,9 @@ func (s *Service) SignOutEverywhere(ctx context.Context, id string, m audit.Meta
 	return families, sessions, nil
 }
 
+// change applies edit to the user under its row lock, revokes every live
+// family of the user for reason (none when reason is empty) and records
+// the change, in one transaction.
 func (s *Service) change(ctx context.Context, id string, m audit.Meta, edit func(*store.User, time.Time),
 	reason audit.Reason, event func(audit.Meta, *store.User, int) *store.Event) (*store.User, []string, error) {
 	var (
