@@ -163,15 +163,23 @@ type browser struct {
 	// from, when set, is sent as X-Forwarded-For: the address the browser
 	// seems to come from to a Rotor that trusts the loopback proxy.
 	from string
+	// agent, when set, is the User-Agent the browser sends.
+	agent string
 }
 
-// forwarding sends a browser's from address as a proxy would.
+// forwarding sends a browser's from address as a proxy would, and its
+// agent.
 type forwarding struct{ b *browser }
 
 func (f forwarding) RoundTrip(req *http.Request) (*http.Response, error) {
-	if f.b.from != "" {
+	if f.b.from != "" || f.b.agent != "" {
 		req = req.Clone(req.Context())
+	}
+	if f.b.from != "" {
 		req.Header.Set("X-Forwarded-For", f.b.from)
+	}
+	if f.b.agent != "" {
+		req.Header.Set("User-Agent", f.b.agent)
 	}
 	return http.DefaultTransport.RoundTrip(req)
 }
