@@ -211,9 +211,10 @@ func (h *Handler) giveCodes(counts []codeCount) {
 }
 
 // confirmDevice shows what the code would allow: the client, the scopes
-// in words, and the address and user agent of the device that asked, so
-// that a person sent someone else's code (RFC 8628 §5.4, remote
-// phishing) can see it is not their own device.
+// in words, and the address and user agent of the device that asked,
+// beside the person's own address, so that a person sent someone else's
+// code (RFC 8628 §5.4, remote phishing) can see it is not their own
+// device. The user agent is the device's word: the page says so.
 func (h *Handler) confirmDevice(w http.ResponseWriter, r *http.Request, b *browser, d *store.DeviceCode, typed string) {
 	name := d.ClientID
 	c, err := h.opts.Store.GetClient(r.Context(), d.ClientID)
@@ -234,6 +235,7 @@ func (h *Handler) confirmDevice(w http.ResponseWriter, r *http.Request, b *brows
 		CSRF:       h.csrfToken(w, r),
 		UserCode:   authz.FormatUserCode(code),
 		DeviceIP:   orUnknown(d.IP),
+		YourIP:     orUnknown(h.meta(r).IP),
 		DeviceUA:   orUnknown(clip(d.UserAgent, 512)),
 		Asked:      ago(h.now().Sub(d.CreatedAt)),
 	}

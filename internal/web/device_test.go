@@ -17,7 +17,7 @@ import (
 // TestDeviceApprovedGivesTokensOnce: a TV asks; a person who opens the
 // verification_uri_complete signed out signs in, comes back to /device
 // with the code filled in, sees the TV's client, scopes, address and user
-// agent, and allows; the TV's poll, pending before, gets tokens after,
+// agent (as the TV reports it) beside their own address, and allows; the TV's poll, pending before, gets tokens after,
 // once.
 func TestDeviceApprovedGivesTokensOnce(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, st store.Store) {
@@ -26,6 +26,7 @@ func TestDeviceApprovedGivesTokensOnce(t *testing.T) {
 		l.pollError(d.deviceCode, "authorization_pending")
 
 		b := newBrowser(t, l.URL)
+		b.from = "203.0.113.44" // the person's phone, not the TV
 		complete, err := url.Parse(d.complete)
 		if err != nil || complete.Path != web.DevicePath {
 			t.Fatalf("verification_uri_complete %q", d.complete)
@@ -44,7 +45,9 @@ func TestDeviceApprovedGivesTokensOnce(t *testing.T) {
 		// Typed as a person might: lower case, without the dash.
 		confirm := b.enterCode(form, strings.ToLower(strings.ReplaceAll(d.userCode, "-", " ")))
 		for _, want := range []string{tvName, "Know who you are", "See your username", "<code>media:watch</code>",
-			"127.0.0.1", deviceAgent, "Only continue if you started this on your own device", d.userCode,
+			"<dt>Device address</dt><dd>127.0.0.1</dd>", "<dt>Your address</dt><dd>203.0.113.44</dd>",
+			"<dt>Device software (as the device reports it)</dt><dd>" + deviceAgent + "</dd>",
+			"Only continue if you started this on your own device", d.userCode,
 			`name="decision" value="allow"`, `name="decision" value="deny"`} {
 			if !strings.Contains(confirm.body, want) {
 				t.Errorf("the confirmation lacks %q", want)
