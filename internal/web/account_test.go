@@ -234,3 +234,163 @@ func TestConsentAndLogoutLinkToSessions(t *testing.T) {
 		}
 	}
 }
+
+const (
+	firefoxAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	chromeAgent  = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
+
+var browserRE = regexp.MustCompile(`(?s)<li class="session browser" data-browser="([^"]+)">(.*?)</li>`)
+
+// browsersOn returns the sessions page's browser entries, by session id.
+func browsersOn(page *response) map[string]string {
+	out := map[string]string{}
+	for _, m := range browserRE.FindAllStringSubmatch(page.body, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// otherBrowser is the one entry of browsers not marked "This browser".
+func otherBrowser(t *testing.T, browsers map[string]string) string {
+	t.Helper()
+	other := ""
+	for id, entry := range browsers {
+		if !strings.Contains(entry, "This browser") {
+			if other != "" {
+				t.Fatalf("more than one other browser: %v", browsers)
+			}
+			other = id
+		}
+	}
+	if other == "" {
+		t.Fatalf("no other browser: %v", browsers)
+	}
+	return other
+}
+
+// TestSessionsPageListsBrowsers: each live browser session of the user is
+// listed with when it signed in, was last seen, its address and user
+// agent; this one is marked and offers nothing to end; ending the other
+// revokes the family created in it and signs its cookie out, while this
+// browser and its family go on.
+func TestSessionsPageListsBrowsers(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, st store.Store) {
+		l := newLive(t, st)
+		laptop := newBrowser(t, l.URL)
+		laptop.from, laptop.agent = "198.51.100.7", firefoxAgent
+		laptop.signInFor(web.SessionsPath, "alice")
+		mine := l.codeFlow(laptop)
+		phone := newBrowser(t, l.URL)
+		phone.from, phone.agent = "203.0.113.5", chromeAgent
+		theirs := l.codeFlow(phone)
+
+		page := laptop.get(l.URL + web.SessionsPath)
+		got := browsersOn(page)
+		if len(got) != 2 {
+			t.Fatalf("the page lists %d browsers, want 2: %s", len(got), page.body)
+		}
+		other := otherBrowser(t, got)
+		for id, entry := range got {
+			if id == other {
+				for _, part := range []string{"Chrome on Linux", "203.0.113.5", chromeAgent, "Signed in", "Last seen", `name="end_browser" value="` + id + `"`} {
+					if !strings.Contains(entry, part) {
+						t.Errorf("the other browser's entry lacks %q: %s", part, entry)
+					}
+				}
+				continue
+			}
+			for _, part := range []string{"Firefox on Windows", "198.51.100.7", firefoxAgent, "This browser"} {
+				if !strings.Contains(entry, part) {
+					t.Errorf("this browser's entry lacks %q: %s", part, entry)
+				}
+			}
+			if strings.Contains(entry, "end_browser") {
+				t.Errorf("this browser's entry offers to end it: %s", entry)
+			}
+		}
+		if !strings.Contains(page.body, "<h2>Browsers signed in</h2>") {
+			t.Error("no Browsers signed in section")
+		}
+		if fams := sessionsOn(page); len(fams) != 2 {
+			t.Errorf("the page lists %d families, want 2", len(fams))
+		}
+
+		f := page.hidden()
+		f.Set("end_browser", other)
+		resp := laptop.post(web.SessionsPath, f)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("end_browser: %d %s", resp.StatusCode, resp.body)
+		}
+		after := laptop.follow(resp)
+		if got := browsersOn(after); len(got) != 1 || got[other] != "" || !strings.Contains(after.body, "That browser is signed out") {
+			t.Errorf("after ending the other browser: %v %s", got, after.alert())
+		}
+		if a := l.refresh("webapp", theirs.str("refresh_token")); a.status != http.StatusBadRequest || a.str("error") != "invalid_grant" {
+			t.Errorf("the family of the ended browser session: %d %v", a.status, a.body)
+		}
+		if a := l.refresh("webapp", mine.str("refresh_token")); a.status != http.StatusOK {
+			t.Errorf("this browser's family: %d %v", a.status, a.body)
+		}
+		if resp := phone.get(l.URL + web.SessionsPath); resp.StatusCode != http.StatusSeeOther ||
+			!strings.HasPrefix(resp.Header.Get("Location"), web.LoginPath) {
+			t.Errorf("the ended browser's cookie still signs in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if resp := laptop.get(l.URL + web.SessionsPath); resp.StatusCode != http.StatusOK {
+			t.Errorf("this browser was signed out: %d", resp.StatusCode)
+		}
+		evs := l.events(audit.SessionEnded)
+		if len(evs) != 1 || evs[0].Reason != audit.ReasonUser || evs[0].Actor != audit.User(l.user.ID) {
+			t.Errorf("session_ended events: %+v", evs)
+		}
+	})
+}
+
+// TestEndingAnotherUsersBrowserIsRefused: alice posting bob's browser
+// session id, or a made-up one, gets the page a foreign family gets, and
+// bob stays signed in; her own browser's id is not a form the page sends.
+func TestEndingAnotherUsersBrowserIsRefused(t *testing.T) {
+	l := newLive(t, testdb.SQLite(t))
+	l.AddUser(t, "bob", password)
+	bob := newBrowser(t, l.URL)
+	bobPage := bob.signInFor(web.SessionsPath, "bob")
+	bobSession := ""
+	for id := range browsersOn(bobPage) {
+		bobSession = id
+	}
+	alice := newBrowser(t, l.URL)
+	page := alice.signInFor(web.SessionsPath, "alice")
+	own := ""
+	for id := range browsersOn(page) {
+		own = id
+	}
+	if bobSession == "" || own == "" {
+		t.Fatalf("no browser entries: %s", page.body)
+	}
+	for _, id := range []string{bobSession, "no-such-session"} {
+		f := page.hidden()
+		f.Set("end_browser", id)
+		resp := alice.post(web.SessionsPath, f)
+		if resp.StatusCode != http.StatusNotFound || resp.alert() != "That session is not one of yours, or it no longer exists, so nothing was ended." {
+			t.Errorf("alice ending %q: %d %q", id, resp.StatusCode, resp.alert())
+		}
+	}
+	f := page.hidden()
+	f.Set("end_browser", own)
+	if resp := alice.post(web.SessionsPath, f); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("alice ending her own browser from the list: %d", resp.StatusCode)
+	}
+	f.Set("revoke", "x")
+	if resp := alice.post(web.SessionsPath, f); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("end_browser and revoke at once: %d", resp.StatusCode)
+	}
+	if resp := bob.get(l.URL + web.SessionsPath); resp.StatusCode != http.StatusOK {
+		t.Errorf("bob was signed out: %d", resp.StatusCode)
+	}
+	if resp := alice.get(l.URL + web.SessionsPath); resp.StatusCode != http.StatusOK {
+		t.Errorf("alice was signed out: %d", resp.StatusCode)
+	}
+	if evs := l.events(audit.SessionEnded); len(evs) != 0 {
+		t.Errorf("session_ended events: %+v", evs)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/ratelimit"
 	"github.com/rotor-auth/rotor/internal/store"
+	"github.com/rotor-auth/rotor/internal/users"
 )
 
 // The /device page (RFC 8628 §3.3): a signed-in person types the user code
@@ -18,21 +19,38 @@ import (
 // and allows or denies it.
 //
 // A user code has about 34.6 bits (20^8), so guessing is what the page
-// must stop (RFC 8628 §5.1). Wrong codes are counted twice, before any
-// lookup: per browser session (sessionCodeLimit), so that a person who
-// mistypes a few times barely notices, and per address
-// (addressCodeLimit), so that signing in again for a fresh session buys
-// no more guesses. Past either, the page answers 429 with Retry-After and
-// does not even look the code up. An attempt is reserved before the
-// lookup and given back when the code was right, so parallel posts cannot
-// overrun the limit. At the address limit (4 a minute once spent) and the
+// must stop (RFC 8628 §5.1). Wrong codes are counted three times, before
+// any lookup: per browser session (sessionCodeLimit), so that a person
+// who mistypes a few times barely notices; per address
+// (addressCodeLimit), an IPv6 address counted by its /64 as the sign-in
+// limits count it ([users.Source]), so that signing in again for a fresh
+// session, or moving to another address of the same network, buys no
+// more guesses; and per signed-in user (userCodeLimit), so that fresh
+// sessions from fresh networks buy none either. Past any of them, the
+// page answers 429 with Retry-After and does not even look the code up.
+// An attempt is reserved in every bucket before the lookup and given
+// back when the code was right (and in the buckets already taken when a
+// later one refuses), so parallel posts cannot overrun the limits and a
+// refused attempt leaves the buckets it passed as it found them.
+//
+// Once spent, a user gets 2 guesses a minute and an address 4. At the
 // default 1000 pending requests per client, finding some pending code
-// takes an address about 6,400 days' worth of guesses per client; a code
-// lives 10 minutes. The counts are in memory, per replica (as the sign-in
+// takes a user about 8,900 days' worth of guesses per client (20^8 /
+// 1000 / 2,880 a day), and an address about 4,400; a code lives 10
+// minutes. The counts are in memory, per replica (as the sign-in
 // limits): N replicas behind a balancer allow up to N times as much.
+//
+// The counts are bounded ([ratelimit.Memory]): when the table is full it
+// drops the buckets that have refilled first, so the keys a flood makes
+// (each attempt a refused one gives back) are what goes. Used buckets go
+// only when the table is full of them: a wrong guess leaves at most two
+// new keys below full (a fresh session's for a minute, a fresh network's
+// for 15 s), so that takes some 50,000 counted guesses within a minute,
+// thousands of users' worth at the per-user limit.
 var (
 	sessionCodeLimit = ratelimit.Limit{Burst: 5, Every: time.Minute}
 	addressCodeLimit = ratelimit.Limit{Burst: 20, Every: 15 * time.Second}
+	userCodeLimit    = ratelimit.Limit{Burst: 10, Every: 30 * time.Second}
 )
 
 // wrongCode is the one message for a code that is unknown, expired or
@@ -139,14 +157,12 @@ func (h *Handler) handleDevice(w http.ResponseWriter, r *http.Request) {
 // false when a page has been written (throttled, or a wrong code).
 func (h *Handler) pendingDevice(w http.ResponseWriter, r *http.Request, b *browser, typed string) (*store.DeviceCode, bool) {
 	m := h.meta(r)
-	sessKey, addrKey := "session:"+b.sess.ID, "address:"+m.IP
-	ok, retry := h.codes.Take(sessKey, sessionCodeLimit)
-	if ok {
-		if ok, retry = h.codes.Take(addrKey, addressCodeLimit); !ok {
-			h.codes.Give(sessKey, sessionCodeLimit)
-		}
+	counts := []codeCount{
+		{"session:" + b.sess.ID, sessionCodeLimit},
+		{"address:" + users.Source(m.IP), addressCodeLimit},
+		{"user:" + b.sess.Subject, userCodeLimit},
 	}
-	if !ok {
+	if ok, retry := h.takeCodes(counts); !ok {
 		h.opts.Refusals.Record(r.Context(), audit.NewUserCodeFailed(m, b.sess.Subject, audit.ReasonThrottled))
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
 		h.deviceForm(w, r, http.StatusTooManyRequests, b, "",
@@ -160,8 +176,7 @@ func (h *Handler) pendingDevice(w http.ResponseWriter, r *http.Request, b *brows
 		return nil, false
 	}
 	// A right code, or a failure of ours, costs the person no attempt.
-	h.codes.Give(sessKey, sessionCodeLimit)
-	h.codes.Give(addrKey, addressCodeLimit)
+	h.giveCodes(counts)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return nil, false
@@ -169,10 +184,37 @@ func (h *Handler) pendingDevice(w http.ResponseWriter, r *http.Request, b *brows
 	return d, true
 }
 
+// codeCount is one bucket a user-code attempt is counted in.
+type codeCount struct {
+	key   string
+	limit ratelimit.Limit
+}
+
+// takeCodes reserves one attempt in each bucket, in order. When one
+// refuses, the ones taken before it are given back, and retry says when
+// the refusing one has an attempt again.
+func (h *Handler) takeCodes(counts []codeCount) (ok bool, retry time.Duration) {
+	for i, c := range counts {
+		if ok, retry = h.codes.Take(c.key, c.limit); !ok {
+			h.giveCodes(counts[:i])
+			return false, retry
+		}
+	}
+	return true, 0
+}
+
+// giveCodes gives back an attempt reserved by takeCodes.
+func (h *Handler) giveCodes(counts []codeCount) {
+	for _, c := range counts {
+		h.codes.Give(c.key, c.limit)
+	}
+}
+
 // confirmDevice shows what the code would allow: the client, the scopes
-// in words, and the address and user agent of the device that asked, so
-// that a person sent someone else's code (RFC 8628 §5.4, remote
-// phishing) can see it is not their own device.
+// in words, and the address and user agent of the device that asked,
+// beside the person's own address, so that a person sent someone else's
+// code (RFC 8628 §5.4, remote phishing) can see it is not their own
+// device. The user agent is the device's word: the page says so.
 func (h *Handler) confirmDevice(w http.ResponseWriter, r *http.Request, b *browser, d *store.DeviceCode, typed string) {
 	name := d.ClientID
 	c, err := h.opts.Store.GetClient(r.Context(), d.ClientID)
@@ -193,6 +235,7 @@ func (h *Handler) confirmDevice(w http.ResponseWriter, r *http.Request, b *brows
 		CSRF:       h.csrfToken(w, r),
 		UserCode:   authz.FormatUserCode(code),
 		DeviceIP:   orUnknown(d.IP),
+		YourIP:     orUnknown(h.meta(r).IP),
 		DeviceUA:   orUnknown(clip(d.UserAgent, 512)),
 		Asked:      ago(h.now().Sub(d.CreatedAt)),
 	}

@@ -258,6 +258,11 @@ func TestSessionsInChromium(t *testing.T) {
 	}
 	notesSID, tvSID := l.sid(notes), l.sid(tv)
 
+	// alice is signed in on a laptop too.
+	laptop := newBrowser(t, l.URL)
+	laptop.from, laptop.agent = "198.51.100.7", firefoxAgent
+	laptop.signInFor(web.SessionsPath, "alice")
+
 	c.run("sessions page", chromedp.Click(`a.button[href="/account/sessions"]`), chromedp.WaitVisible(`button[name=sign_out_everywhere]`))
 	for sid, want := range map[string]string{notesSID: "Team Notes", tvSID: tvName} {
 		entry := c.text("entry", `[data-sid="`+sid+`"]`)
@@ -268,7 +273,23 @@ func TestSessionsInChromium(t *testing.T) {
 	if mark := c.text("mark", `[data-sid="`+notesSID+`"] .badge`); mark != "This browser" {
 		t.Errorf("the code flow's family is marked %q", mark)
 	}
+	if n := c.eval("browsers", `String(document.querySelectorAll('[data-browser]').length)`); n != "2" {
+		t.Errorf("%s browsers listed, want 2", n)
+	}
+	if mark := c.text("mark", `[data-browser] .badge`); mark != "This browser" {
+		t.Errorf("the first browser is marked %q", mark)
+	}
+	if laptopEntry := c.text("laptop", `[data-browser]:has(button[name=end_browser])`); !strings.Contains(laptopEntry, "Firefox on Windows") ||
+		!strings.Contains(laptopEntry, "198.51.100.7") {
+		t.Errorf("the laptop's entry reads %q", laptopEntry)
+	}
 	c.shoot("sessions")
+
+	c.run("sign the laptop out", chromedp.Click(`button[name=end_browser]`), chromedp.WaitVisible(`p.notice`),
+		chromedp.WaitNotPresent(`button[name=end_browser]`))
+	if resp := laptop.get(l.URL + web.SessionsPath); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the laptop is still signed in: %d", resp.StatusCode)
+	}
 
 	c.run("end the TV's", chromedp.Click(`[data-sid="`+tvSID+`"] button[name=revoke]`), chromedp.WaitNotPresent(`[data-sid="`+tvSID+`"]`),
 		chromedp.WaitVisible(`[data-sid="`+notesSID+`"]`))

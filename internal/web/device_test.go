@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // TestDeviceApprovedGivesTokensOnce: a TV asks; a person who opens the
 // verification_uri_complete signed out signs in, comes back to /device
 // with the code filled in, sees the TV's client, scopes, address and user
-// agent, and allows; the TV's poll, pending before, gets tokens after,
+// agent (as the TV reports it) beside their own address, and allows; the TV's poll, pending before, gets tokens after,
 // once.
 func TestDeviceApprovedGivesTokensOnce(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, st store.Store) {
@@ -25,6 +26,7 @@ func TestDeviceApprovedGivesTokensOnce(t *testing.T) {
 		l.pollError(d.deviceCode, "authorization_pending")
 
 		b := newBrowser(t, l.URL)
+		b.from = "203.0.113.44" // the person's phone, not the TV
 		complete, err := url.Parse(d.complete)
 		if err != nil || complete.Path != web.DevicePath {
 			t.Fatalf("verification_uri_complete %q", d.complete)
@@ -43,7 +45,9 @@ func TestDeviceApprovedGivesTokensOnce(t *testing.T) {
 		// Typed as a person might: lower case, without the dash.
 		confirm := b.enterCode(form, strings.ToLower(strings.ReplaceAll(d.userCode, "-", " ")))
 		for _, want := range []string{tvName, "Know who you are", "See your username", "<code>media:watch</code>",
-			"127.0.0.1", deviceAgent, "Only continue if you started this on your own device", d.userCode,
+			"<dt>Device address</dt><dd>127.0.0.1</dd>", "<dt>Your address</dt><dd>203.0.113.44</dd>",
+			"<dt>Device software (as the device reports it)</dt><dd>" + deviceAgent + "</dd>",
+			"Only continue if you started this on your own device", d.userCode,
 			`name="decision" value="allow"`, `name="decision" value="deny"`} {
 			if !strings.Contains(confirm.body, want) {
 				t.Errorf("the confirmation lacks %q", want)
@@ -129,7 +133,7 @@ func TestWrongUserCodeShowsAnAlert(t *testing.T) {
 // session even the right code is refused, with 429 and Retry-After,
 // on the code form and on the confirmation's; a minute later one more
 // attempt is allowed. Per address, twenty wrong codes from fresh sessions
-// lock out a sixth session from its first attempt.
+// of other users lock out a sixth session from its first attempt.
 func TestWrongUserCodesAreThrottled(t *testing.T) {
 	l := newLive(t, testdb.SQLite(t))
 	d := l.startDevice()
@@ -164,18 +168,90 @@ func TestWrongUserCodesAreThrottled(t *testing.T) {
 	}
 
 	// Per address: the 5 wrong codes above and the 4 refilled in that
-	// minute leave 19; 4 more sessions × 5 wrong codes spend them.
-	for range 4 {
+	// minute leave 19; 4 more users' sessions × 5 wrong codes spend them
+	// (other users, so that no user's own limit is what refuses).
+	for _, name := range []string{"bob", "carol", "dave", "erin"} {
+		l.AddUser(t, name, password)
 		other := newBrowser(t, l.URL)
-		page := other.signInFor(web.DevicePath, "alice")
+		page := other.signInFor(web.DevicePath, name)
 		for range 5 {
 			other.enterCode(page, "BBBB-BBBB")
 		}
 	}
+	l.AddUser(t, "frank", password)
 	fresh := newBrowser(t, l.URL)
-	page := fresh.signInFor(web.DevicePath, "alice")
+	page := fresh.signInFor(web.DevicePath, "frank")
 	if resp := fresh.enterCode(page, d.userCode); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("a fresh session from an address past its limit: %d %q", resp.StatusCode, resp.alert())
+	}
+}
+
+// TestWrongUserCodesCountIPv6ByNetwork: an attacker who moves to a new
+// IPv6 address of the same /64 for every guess, and signs in afresh (as
+// other users) every five, is counted as one address: past twenty wrong
+// codes, a fresh session from a fresh address of that /64 is refused at
+// once, while the next /64 is not.
+func TestWrongUserCodesCountIPv6ByNetwork(t *testing.T) {
+	l := newLive(t, testdb.SQLite(t))
+	d := l.startDevice()
+	n := 0
+	next := func(b *browser) { n++; b.from = "2001:db8:1:2:" + strconv.FormatInt(int64(n), 16) + "::1" }
+	for _, name := range []string{"bob", "carol", "dave", "erin"} {
+		l.AddUser(t, name, password)
+		b := newBrowser(t, l.URL)
+		next(b)
+		page := b.signInFor(web.DevicePath, name)
+		for i := range 5 {
+			next(b)
+			if resp := b.enterCode(page, "BBBB-BBBB"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s's wrong code %d from %s: %d %q", name, i+1, b.from, resp.StatusCode, resp.alert())
+			}
+		}
+	}
+	l.AddUser(t, "frank", password)
+	b := newBrowser(t, l.URL)
+	next(b)
+	page := b.signInFor(web.DevicePath, "frank")
+	next(b)
+	if resp := b.enterCode(page, d.userCode); resp.StatusCode != http.StatusTooManyRequests || resp.header("Retry-After") == "" {
+		t.Errorf("a fresh session from a fresh address of the same /64: %d %q", resp.StatusCode, resp.alert())
+	}
+	b.from = "2001:db8:1:3::1"
+	if resp := b.enterCode(page, d.userCode); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, tvName) {
+		t.Errorf("from another /64: %d %q", resp.StatusCode, resp.alert())
+	}
+}
+
+// TestWrongUserCodesCountPerUser: a user who signs in afresh for every
+// five guesses, each time from another network, is refused past ten
+// wrong codes, on the first attempt of a fresh session from a fresh
+// address; half a minute later one more attempt is allowed.
+func TestWrongUserCodesCountPerUser(t *testing.T) {
+	l := newLive(t, testdb.SQLite(t))
+	d := l.startDevice()
+	for s := range 2 {
+		b := newBrowser(t, l.URL)
+		b.from = "198.51.100." + strconv.Itoa(s+1)
+		page := b.signInFor(web.DevicePath, "alice")
+		for i := range 5 {
+			if resp := b.enterCode(page, "BBBB-BBBB"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("session %d, wrong code %d: %d %q", s+1, i+1, resp.StatusCode, resp.alert())
+			}
+		}
+	}
+	b := newBrowser(t, l.URL)
+	b.from = "203.0.113.9"
+	page := b.signInFor(web.DevicePath, "alice")
+	if resp := b.enterCode(page, d.userCode); resp.StatusCode != http.StatusTooManyRequests ||
+		resp.header("Retry-After") != "30" || strings.Contains(resp.body, tvName) {
+		t.Errorf("alice's third session from a third address: %d Retry-After %q %q", resp.StatusCode, resp.header("Retry-After"), resp.alert())
+	}
+	if evs := l.events(audit.UserCodeFailed); !hasReason(evs, audit.ReasonThrottled) {
+		t.Errorf("no throttled user_code_failed event: %+v", evs)
+	}
+	l.clock.Advance(30 * time.Second)
+	if resp := b.enterCode(page, d.userCode); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, tvName) {
+		t.Errorf("half a minute later: %d %q", resp.StatusCode, resp.alert())
 	}
 }
 
@@ -275,5 +351,44 @@ func TestLoginReturnGoesOnlyToRotorsPages(t *testing.T) {
 	f.Set("request", "x")
 	if resp := b.post(web.LoginPath, f); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("both request and return: %d", resp.StatusCode)
+	}
+}
+
+// TestWrongUserCodeLimitsSurviveAFlood: a user who has spent their wrong
+// codes cannot get them back by filling the table of counts: thousands
+// of refused attempts, each from a fresh /64 (each a new key), leave the
+// spent buckets where they were. The table holds 64 keys here.
+func TestWrongUserCodeLimitsSurviveAFlood(t *testing.T) {
+	r := newRig(t)
+	web.SetCodeTable(r.web, 64)
+	r.addUser(t, "bob")
+	n := 0
+	next := func(b *browser) { n++; b.from = "2001:db8:" + strconv.FormatInt(int64(n), 16) + "::1" }
+	// alice, then bob, spend their ten wrong codes in two sessions each.
+	for _, name := range []string{"alice", "alice", "bob", "bob"} {
+		b := r.browser(t)
+		next(b)
+		page := b.signInFor(web.DevicePath, name)
+		for range 5 {
+			if resp := b.enterCode(page, "BBBB-BBBB"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s's wrong code: %d %q", name, resp.StatusCode, resp.alert())
+			}
+		}
+	}
+	flood := r.browser(t)
+	next(flood)
+	page := flood.signInFor(web.DevicePath, "bob")
+	for i := range 2000 {
+		next(flood)
+		if resp := flood.enterCode(page, "BBBB-BBBB"); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("flood attempt %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	b := r.browser(t)
+	next(b)
+	page = b.signInFor(web.DevicePath, "alice")
+	next(b)
+	if resp := b.enterCode(page, "BBBB-BBBB"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("alice after the flood, from a fresh session and address: %d %q", resp.StatusCode, resp.alert())
 	}
 }

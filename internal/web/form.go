@@ -20,7 +20,7 @@ var (
 	deviceFields = fields{"user_code": maxUserCode, "csrf_token": 64, "decision": 16, "session": 64}
 	deviceQuery  = fields{"user_code": maxUserCode}
 	// The sessions page: end one, or all.
-	sessionsFields = fields{"revoke": 128, "sign_out_everywhere": 16, "csrf_token": 64}
+	sessionsFields = fields{"revoke": 128, "end_browser": 128, "sign_out_everywhere": 16, "csrf_token": 64}
 	sessionsQuery  = fields{"ended": 16}
 	// An RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2), with the
 	// confirmation form's own fields. ui_locales and logout_hint are

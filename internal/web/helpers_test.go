@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -65,6 +66,11 @@ const (
 	verifier    = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk1234"
 )
 
+// loopbackProxy makes the test's loopback connections a trusted proxy, so
+// that a browser's from address counts; without it they come from
+// 127.0.0.1.
+var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+
 func newRig(t testing.TB) *rig { t.Helper(); return newRigOn(t, testdb.SQLite(t)) }
 
 // newRigOn is newRig over st.
@@ -90,7 +96,8 @@ func newRigOn(t testing.TB, st store.Store) *rig {
 		tokens:   token.NewIssuer(issuer, km, clk.Now),
 	}
 	r.web, err = web.New(web.Options{Issuer: issuer, Store: st, Secrets: secrets, Authz: r.authz, Sessions: r.sessions,
-		Users: users.New(st, fams, secret.NewVerifier(0), clk.Now), Families: fams, Tokens: r.tokens, Refusals: agg, Now: clk.Now, Log: log})
+		Users: users.New(st, fams, secret.NewVerifier(0), clk.Now), Families: fams, Tokens: r.tokens, Refusals: agg, Now: clk.Now, Log: log,
+		TrustedProxies: loopbackProxy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +160,28 @@ type browser struct {
 	base string
 	c    *http.Client
 	jar  *cookiejar.Jar
+	// from, when set, is sent as X-Forwarded-For: the address the browser
+	// seems to come from to a Rotor that trusts the loopback proxy.
+	from string
+	// agent, when set, is the User-Agent the browser sends.
+	agent string
+}
+
+// forwarding sends a browser's from address as a proxy would, and its
+// agent.
+type forwarding struct{ b *browser }
+
+func (f forwarding) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.b.from != "" || f.b.agent != "" {
+		req = req.Clone(req.Context())
+	}
+	if f.b.from != "" {
+		req.Header.Set("X-Forwarded-For", f.b.from)
+	}
+	if f.b.agent != "" {
+		req.Header.Set("User-Agent", f.b.agent)
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 func (r *rig) browser(t testing.TB) *browser { return newBrowser(t, r.issuer) }
@@ -160,8 +189,10 @@ func (r *rig) browser(t testing.TB) *browser { return newBrowser(t, r.issuer) }
 // newBrowser is a browser for the pages at base.
 func newBrowser(t testing.TB, base string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: base, jar: jar, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	b := &browser{t: t, base: base, jar: jar}
+	b.c = &http.Client{Jar: jar, Transport: forwarding{b},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return b
 }
 
 // response is an answer, read.

@@ -49,7 +49,7 @@ const (
 func newLive(t testing.TB, st store.Store) *live {
 	t.Helper()
 	clk := &offsetClock{}
-	rg := testrig.Start(t, st, nil, func(o *server.Options) { o.Now = clk.Now })
+	rg := testrig.Start(t, st, nil, func(o *server.Options) { o.Now, o.TrustedProxies = clk.Now, loopbackProxy })
 	rg.AddClient(t, store.Client{ID: "tv", Name: tvName, GrantTypes: []string{oauth.GrantDeviceCode, oauth.GrantRefreshToken},
 		Scopes: []string{"openid", "profile", "media:watch"}}, "")
 	rg.AddClient(t, store.Client{ID: "webapp", Name: webappName, GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken},

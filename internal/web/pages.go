@@ -61,8 +61,13 @@ type view struct {
 	// The /device page: the code, and the device that asked (RFC 8628
 	// §5.4): its address, user agent, and how long ago.
 	UserCode, DeviceIP, DeviceUA, Asked string
+	// YourIP is the address of the person looking, to compare with the
+	// device's.
+	YourIP string
 	// Families are the sessions page's lines.
 	Families []familyLine
+	// Browsers are the sessions page's browser sessions, this one first.
+	Browsers []browserLine
 	// Wide widens the card, for a list.
 	Wide bool
 

@@ -81,7 +81,7 @@ type Handler struct {
 	cookie cookieNames
 	mux    *http.ServeMux
 	// codes counts the wrong user codes of the /device page, per browser
-	// session and per address (see device.go).
+	// session, per address and per user (see device.go).
 	codes *ratelimit.Memory
 }
 
