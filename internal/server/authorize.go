@@ -235,9 +235,11 @@ func ParseAuthorize(f oauth.Form, c *store.Client) (*authz.Request, *oauth.Error
 	return req, nil
 }
 
-// authorizeScopes checks the scope parameter: the client's registered
-// scopes, the OpenID Connect ones, and offline_access when the client may
-// refresh. No scope parameter means the client's registered scopes.
+// authorizeScopes checks the scope parameter of an authorization or a
+// device authorization request: the client's registered scopes, the
+// OpenID Connect ones, and offline_access when the client may refresh
+// (the device flow needs no offline_access for a refresh token, but
+// takes it). No scope parameter means the client's registered scopes.
 func authorizeScopes(f oauth.Form, c *store.Client) ([]string, *oauth.Error) {
 	if !f.Has("scope") {
 		return slices.Clone(c.Scopes), nil

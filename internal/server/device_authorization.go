@@ -4,13 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/authz"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/ratelimit"
-	"github.com/rotor-auth/rotor/internal/store"
 	"github.com/rotor-auth/rotor/internal/users"
 )
 
@@ -61,7 +59,7 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 			int(max(1, retry.Round(time.Second)/time.Second))))
 		return
 	}
-	scopes, oe := deviceScopes(f, c)
+	scopes, oe := authorizeScopes(f, c)
 	if oe != nil {
 		s.writeErr(w, r, oe)
 		return
@@ -93,29 +91,4 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		ExpiresIn:               int64(start.ExpiresIn / time.Second),
 		Interval:                int64((start.Interval + time.Second - 1) / time.Second),
 	})
-}
-
-// deviceScopes are the scopes of a device request: the client's
-// registered ones and the OpenID Connect ones; no scope parameter means
-// the client's registered scopes. offline_access is not needed for a
-// refresh token in this flow, but is accepted.
-func deviceScopes(f oauth.Form, c *store.Client) ([]string, *oauth.Error) {
-	if !f.Has("scope") {
-		return slices.Clone(c.Scopes), nil
-	}
-	asked, err := oauth.ParseScope(f.Get("scope"))
-	if err != nil {
-		var oe *oauth.Error
-		if errors.As(err, &oe) {
-			return nil, oe
-		}
-		return nil, oauth.InvalidScope("the scope is malformed")
-	}
-	for _, sc := range asked {
-		if !slices.Contains(c.Scopes, sc) && !slices.Contains(oidcScopes, sc) &&
-			(sc != ScopeOfflineAccess || !c.AllowsGrant(oauth.GrantRefreshToken)) {
-			return nil, oauth.InvalidScope("the requested scope is not allowed for this client")
-		}
-	}
-	return asked, nil
 }

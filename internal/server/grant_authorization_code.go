@@ -56,26 +56,35 @@ func (g codeGrant) token(ctx context.Context, req *tokenRequest) (*oauth.TokenRe
 	case err != nil:
 		return nil, err
 	}
+	return answerRedeemed(ctx, g.store, g.families, g.tokens, req, red, jti, oauth.GrantAuthorizationCode, g.now())
+}
+
+// answerRedeemed answers a redeemed code or device code: the access
+// token (bound to the family when one was made, else recorded on its own),
+// the refresh token, and an id_token when openid was granted (OIDC Core
+// §3.1.3.3). red.Code holds what the grant was for.
+func answerRedeemed(ctx context.Context, st store.Queries, families *family.Service, tokens *token.Issuer, req *tokenRequest,
+	red *authz.Redeemed, jti, grant string, now time.Time) (*oauth.TokenResponse, error) {
 	c := red.Code
 	aud, err := codeAudience(req, c.Audiences)
 	if err != nil {
 		return nil, err
 	}
 	req.aud = aud
-	at := token.Access{JTI: jti, Subject: c.Subject, Scopes: c.Scopes, TTL: g.families.AccessTTL(req.client)}
+	at := token.Access{JTI: jti, Subject: c.Subject, Scopes: c.Scopes, TTL: families.AccessTTL(req.client)}
 	var resp *oauth.TokenResponse
 	if red.Grant != nil {
 		// The family's creation recorded the access token's issue.
 		at.SID = red.Grant.Family.ID
-		resp, err = respond(ctx, g.tokens, req, at, red.Grant, g.now())
+		resp, err = respond(ctx, tokens, req, at, red.Grant, now)
 	} else {
-		resp, err = issueOnly(ctx, g.store, g.tokens, req, at, oauth.GrantAuthorizationCode, g.now())
+		resp, err = issueOnly(ctx, st, tokens, req, at, grant, now)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if slices.Contains(c.Scopes, "openid") {
-		resp.IDToken, err = g.tokens.IssueID(ctx, token.ID{
+		resp.IDToken, err = tokens.IssueID(ctx, token.ID{
 			Subject: c.Subject, ClientID: req.client.ID, Nonce: c.Nonce, SID: c.SessionID,
 			AuthTime: c.AuthTime, AccessToken: resp.AccessToken, TTL: at.TTL,
 		})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/rotor-auth/rotor/internal/authz"
@@ -58,30 +57,5 @@ func (g deviceGrant) token(ctx context.Context, req *tokenRequest) (*oauth.Token
 	case err != nil:
 		return nil, err
 	}
-	c := red.Code
-	aud, err := codeAudience(req, c.Audiences)
-	if err != nil {
-		return nil, err
-	}
-	req.aud = aud
-	at := token.Access{JTI: jti, Subject: c.Subject, Scopes: c.Scopes, TTL: g.families.AccessTTL(req.client)}
-	var resp *oauth.TokenResponse
-	if red.Grant != nil {
-		at.SID = red.Grant.Family.ID
-		resp, err = respond(ctx, g.tokens, req, at, red.Grant, g.now())
-	} else {
-		resp, err = issueOnly(ctx, g.store, g.tokens, req, at, oauth.GrantDeviceCode, g.now())
-	}
-	if err != nil {
-		return nil, err
-	}
-	if slices.Contains(c.Scopes, "openid") {
-		resp.IDToken, err = g.tokens.IssueID(ctx, token.ID{
-			Subject: c.Subject, ClientID: req.client.ID, AuthTime: c.AuthTime, AccessToken: resp.AccessToken, TTL: at.TTL,
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return resp, nil
+	return answerRedeemed(ctx, g.store, g.families, g.tokens, req, red, jti, oauth.GrantDeviceCode, g.now())
 }
