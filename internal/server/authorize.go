@@ -60,6 +60,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	c, redirect, given, msg, err := s.authorizeClient(r, f)
 	if err != nil {
+		s.log.WarnContext(r.Context(), "database unavailable; answering 503", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
 		s.opts.ErrorPage(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable for a moment. Please try again shortly.")
 		return

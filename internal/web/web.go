@@ -192,7 +192,13 @@ func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, status int, 
 // unavailable answers a failure of the database or of a dependency: the
 // person may reload the page.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, secret.ErrBusy) {
+		// The database down or slow, or every argon2id slot taken: a
+		// condition of the moment, which the page asks to wait out.
+		h.log.WarnContext(r.Context(), "page unavailable; answering 503", "path", r.URL.Path, "err", err)
+	} else {
+		h.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+	}
 	w.Header().Set("Retry-After", "5")
 	h.render(w, http.StatusServiceUnavailable, "message", &view{
 		Title: "Rotor is busy",
