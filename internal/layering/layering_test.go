@@ -76,7 +76,7 @@ var rules = map[string]rule{
 	"internal/keys":      {layer: mechanism, may: []string{"secret", "store"}},
 	"internal/dpop":      {layer: mechanism},
 	"internal/ratelimit": {layer: mechanism, may: []string{"store"}},
-	"internal/metrics":   {layer: mechanism, may: []string{"audit"}},
+	"internal/metrics":   {layer: mechanism, may: []string{"audit", "store"}},
 
 	"internal/family": {layer: core, may: []string{"audit", "secret", "store"}},
 	"internal/token":  {layer: core, may: []string{"audit", "keys", "oauth", "secret", "store"}},
