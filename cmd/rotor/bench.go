@@ -90,9 +90,9 @@ run and measures refresh again, side by side, and compares a chain refreshed
 				if cfg.Binary, err = os.Executable(); err != nil {
 					return fmt.Errorf("find the rotor executable: %w", err)
 				}
-				cfg.ServeArgs = []string{"serve", "--addr", "{addr}"}
+				cfg.ServeArgs = []string{"serve", "--addr", "{addr}", "--admin-addr", "127.0.0.1:0"}
 				if cpuProfile != "" {
-					cfg.ServeArgs = []string{"bench", "serve-profiled", cpuProfile, "--addr", "{addr}"}
+					cfg.ServeArgs = []string{"bench", "serve-profiled", cpuProfile, "--addr", "{addr}", "--admin-addr", "127.0.0.1:0"}
 				}
 			}
 			if floor {

@@ -99,7 +99,7 @@ func startServer(t *testing.T, bin, db string, env []string) *child {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
+	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr, "--admin-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), append(env, "ROTOR_LOG_LEVEL=warn")...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))

@@ -20,13 +20,13 @@ import (
 )
 
 // What `rotor serve --demo` creates. The addresses are those the
-// examples listen on: examples/web at 127.0.0.1:8081, examples/spa at
+// examples listen on: examples/web at 127.0.0.1:8083, examples/spa at
 // 127.0.0.1:8082 (loopback http, which the redirect-URI rules allow).
 const (
 	demoWebID    = "demo-web"
 	demoSPAID    = "demo-spa"
 	demoUsername = "demo"
-	demoWebURL   = "http://127.0.0.1:8081"
+	demoWebURL   = "http://127.0.0.1:8083"
 	demoSPAURL   = "http://127.0.0.1:8082"
 	// demoScopes are what the demo clients may ask for: OpenID Connect
 	// and a refresh token, and "read" for examples/api.

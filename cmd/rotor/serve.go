@@ -22,6 +22,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/family"
 	"github.com/rotor-auth/rotor/internal/janitor"
 	"github.com/rotor-auth/rotor/internal/keys"
+	"github.com/rotor-auth/rotor/internal/metrics"
 	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/server"
 	"github.com/rotor-auth/rotor/internal/session"
@@ -62,7 +63,9 @@ func (a *app) serveCmd() *cobra.Command {
 With no configuration at all it uses the embedded SQLite database ./rotor.db
 (created and migrated as needed), creates a master key file beside it
 (./rotor.db.masterkey, mode 0600) and a signing key, and listens on
-http://127.0.0.1:8080. In production set ROTOR_MASTER_KEY, an https issuer
+http://127.0.0.1:8080, with Prometheus metrics at
+http://127.0.0.1:8081/metrics (--admin-addr: keep it private). In
+production set ROTOR_MASTER_KEY, an https issuer
 (--tls-cert/--tls-key, or a TLS-terminating proxy), and for several replicas
 a PostgreSQL database.
 
@@ -73,7 +76,7 @@ run "rotor migrate" once per release instead. Durations are Go durations
 --demo creates, the first time, what a first sign-in in a browser needs: a
 confidential web client "demo-web" (its generated secret printed once), a
 public single-page app client "demo-spa", for the examples at
-http://127.0.0.1:8081 and http://127.0.0.1:8082, and a user "demo" with a
+http://127.0.0.1:8083 and http://127.0.0.1:8082, and a user "demo" with a
 random password printed once. Later starts leave them as they are.`,
 		Example: `  rotor serve
   rotor serve --demo
@@ -107,17 +110,21 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 			"issuer", cfg.Issuer)
 	}
 
-	st, err := backend.Open(ctx, cfg.DB)
+	raw, err := backend.Open(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer raw.Close()
 	log.Debug("database opened", "db", backend.Redact(cfg.DB))
 	if backend.IsEmbedded(cfg.DB) || migrate {
-		if _, err := migrateStore(ctx, st, backend.Redact(cfg.DB), log); err != nil {
+		if _, err := migrateStore(ctx, raw, backend.Redact(cfg.DB), log); err != nil {
 			return err
 		}
 	}
+	// Every audit event is written through st, so it is counted there
+	// once committed (internal/metrics, store.go).
+	mx := metrics.New(server.GrantTypes())
+	st := mx.Store(raw)
 	mk, err := cfg.MasterKey(a.lookupEnv, log)
 	if err != nil {
 		return err
@@ -150,6 +157,12 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on %s (admin_addr): %w", cfg.AdminAddr, err)
+	}
+	closeListeners := func() { ln.Close(); adminLn.Close() }
 	issuer := strings.TrimRight(cfg.Issuer, "/")
 	if _, port, _ := net.SplitHostPort(cfg.Addr); cfg.IssuerDerived && port == "0" {
 		issuer = cfg.DeriveIssuer(ln.Addr().String())
@@ -161,11 +174,11 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	h, err := publicHandler(publicParts{
 		issuer: issuer, st: st, sk: sk, km: km, fams: fams, passwords: passwords, refusals: refusals,
 		users: users.New(st, fams, passwords, a.now, users.WithLog(log)), now: a.now, log: log,
-		dpopNonce: cfg.DPoPNonce, dbTimeout: cfg.DBTimeout, proxies: proxies,
+		dpopNonce: cfg.DPoPNonce, dbTimeout: cfg.DBTimeout, proxies: proxies, metrics: mx,
 		device: authz.DeviceConfig{TTL: cfg.DeviceCodeTTL, Interval: cfg.DevicePollInterval, MaxPending: authz.DefaultDeviceConfig().MaxPending},
 	})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
 	var demoText strings.Builder
@@ -174,11 +187,14 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 		err := a.setUpDemo(dctx, &demoText, st, sk, fams, passwords, log, issuer)
 		cancel()
 		if err != nil {
-			ln.Close()
+			closeListeners()
 			return err
 		}
 	}
 	srv := newHTTPServer(h, tlsCfg, log)
+	// The admin listener has no TLS of its own: it belongs on a private
+	// network (or behind the operator's proxy).
+	adminSrv := newHTTPServer(adminHandler(mx), nil, log)
 
 	// Background work stops after the last request has been answered.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -188,9 +204,16 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	wg.Go(func() { keyLoop(bg, km, keyInterval(cfg.KeyPrepublish), log) })
 	wg.Go(func() { refusals.Run(bg) })
 	wg.Go(func() {
+		mx.Run(bg, metrics.RefreshInterval, metrics.Gauges{
+			Families:    raw.CountFamilies,
+			KeyActiveAt: func(ctx context.Context) (time.Time, bool, error) { return activeKeyAt(ctx, km) },
+			Now:         a.now,
+		}, func(err error) { log.Warn("metrics: cannot refresh the gauges; retrying later", "err", err) })
+	})
+	wg.Go(func() {
 		janitor.New(st, janitor.Options{AuditRetention: cfg.AuditRetention, Keys: km, Log: log}).Run(bg, janitorInterval)
 	})
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() {
 		if tlsCfg != nil {
 			served <- srv.ServeTLS(ln, "", "")
@@ -198,10 +221,17 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 			served <- srv.Serve(ln)
 		}
 	}()
+	go func() {
+		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			served <- fmt.Errorf("admin listener: %w", err)
+		} else {
+			served <- err
+		}
+	}()
 
-	log.Info("rotor is serving", "addr", ln.Addr().String(), "issuer", issuer, "db", backend.Redact(cfg.DB),
+	log.Info("rotor is serving", "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(), "issuer", issuer, "db", backend.Redact(cfg.DB),
 		"tls", tlsCfg != nil, "startup", time.Since(started).Round(time.Millisecond))
-	printBanner(a.stdout, cfg, issuer, ln.Addr().String(), tlsCfg != nil, demoText.String())
+	printBanner(a.stdout, cfg, issuer, ln.Addr().String(), adminLn.Addr().String(), tlsCfg != nil, demoText.String())
 	if a.serveReady != nil {
 		a.serveReady(issuer)
 	}
@@ -214,7 +244,13 @@ func (a *app) serve(cmd *cobra.Command, migrate, demo bool) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	// Both listeners close, then their requests in flight finish.
+	var shut sync.WaitGroup
+	var adminErr error
+	shut.Go(func() { adminErr = adminSrv.Shutdown(sctx) })
 	shutErr := srv.Shutdown(sctx)
+	shut.Wait()
+	shutErr = errors.Join(shutErr, adminErr)
 	stopBG()
 	wg.Wait()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
@@ -243,6 +279,7 @@ type publicParts struct {
 	dbTimeout time.Duration
 	proxies   []netip.Prefix
 	device    authz.DeviceConfig
+	metrics   *metrics.Metrics
 }
 
 // publicHandler is the public listener's handler: the protocol endpoints
@@ -274,6 +311,7 @@ func publicHandler(p publicParts) (http.Handler, error) {
 		DBTimeout:      p.dbTimeout,
 		Refusals:       p.refusals,
 		TrustedProxies: p.proxies,
+		Metrics:        p.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -281,7 +319,30 @@ func publicHandler(p publicParts) (http.Handler, error) {
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	mux.Handle("/", srv)
-	return mux, nil
+	return p.metrics.Middleware(mux), nil
+}
+
+// adminHandler is the admin listener's handler: GET /metrics, with no key
+// (the listener is private; requiring one comes with the admin API keys).
+func adminHandler(mx *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", mx.Handler())
+	return mux
+}
+
+// activeKeyAt is when the signing key in use became active; one query of
+// the few stored keys, made by the gauges' refresh, not per request.
+func activeKeyAt(ctx context.Context, km *keys.Manager) (time.Time, bool, error) {
+	all, err := km.Keys(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, k := range all {
+		if k.State == "active" {
+			return k.ActiveAt, true, nil
+		}
+	}
+	return time.Time{}, false, nil
 }
 
 // newHTTPServer is the HTTP server of serve, with its limits; the bench's
@@ -352,7 +413,7 @@ func keyLoop(ctx context.Context, km keyChecker, every time.Duration, log *slog.
 // printBanner tells a new user where the server is and what to try next:
 // the demo's words when there are some (serve --demo), or else how to
 // make a client and a user.
-func printBanner(w io.Writer, cfg *config.Config, issuer, addr string, tls bool, demo string) {
+func printBanner(w io.Writer, cfg *config.Config, issuer, addr, adminAddr string, tls bool, demo string) {
 	scheme := "http"
 	if tls {
 		scheme = "https"
@@ -369,9 +430,10 @@ func printBanner(w io.Writer, cfg *config.Config, issuer, addr string, tls bool,
 
   issuer     %s
   listening  %s://%s
+  admin      http://%s/metrics
   database   %s
   metadata   %s/.well-known/oauth-authorization-server
-`, issuer, scheme, addr, backend.Redact(cfg.DB), issuer)
+`, issuer, scheme, addr, adminAddr, backend.Redact(cfg.DB), issuer)
 	if demo != "" {
 		fmt.Fprintf(w, "%s\nStop with Ctrl-C.\n", demo)
 		return

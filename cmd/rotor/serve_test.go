@@ -26,7 +26,9 @@ func startServe(t *testing.T, h *harness, args ...string) (issuer string, out, e
 	a.serveReady = func(iss string) { ready <- iss }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- a.execute(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)) }()
+	go func() {
+		done <- a.execute(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, args...))
+	}()
 	select {
 	case issuer = <-ready:
 	case code := <-done:
@@ -181,7 +183,7 @@ func TestServeDemo(t *testing.T) {
 	if secretLine == nil || pwLine == nil {
 		t.Fatalf("no secret or password printed:\n%s", text)
 	}
-	for _, want := range []string{`client "demo-web"`, `client "demo-spa"`, `user "demo"`, "http://127.0.0.1:8082/", "http://127.0.0.1:8081/", issuer} {
+	for _, want := range []string{`client "demo-web"`, `client "demo-spa"`, `user "demo"`, "http://127.0.0.1:8082/", "http://127.0.0.1:8083/", issuer} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -196,7 +198,7 @@ func TestServeDemo(t *testing.T) {
 	st := h.store()
 	web, err := st.GetClient(ctx, "demo-web")
 	if err != nil || web.Public || !secret.Equal(web.SecretHash, h.secrets().Hash(secretLine[1])) ||
-		strings.Join(web.GrantTypes, ",") != "authorization_code,refresh_token" || strings.Join(web.RedirectURIs, ",") != "http://127.0.0.1:8081/callback" {
+		strings.Join(web.GrantTypes, ",") != "authorization_code,refresh_token" || strings.Join(web.RedirectURIs, ",") != "http://127.0.0.1:8083/callback" {
 		t.Fatalf("demo-web stored as %+v, %v", web, err)
 	}
 	spa, err := st.GetClient(ctx, "demo-spa")

@@ -15,7 +15,7 @@
 //
 // Settings, from the environment: CLIENT_SECRET (required); ISSUER
 // (default http://127.0.0.1:8080); CLIENT_ID (default demo-web); ADDR
-// (default 127.0.0.1:8081); API (default http://127.0.0.1:9090); SCOPES
+// (default 127.0.0.1:8083); API (default http://127.0.0.1:9090); SCOPES
 // (default "openid profile offline_access": GET /orders of examples/api
 // needs no scope, only the audience); RESOURCE, the API's identifier,
 // sent as an RFC 8707 resource indicator (default
@@ -73,7 +73,7 @@ func configFrom(getenv func(string) string) (config, error) {
 		c.ClientID = "demo-web"
 	}
 	if c.Addr == "" {
-		c.Addr = "127.0.0.1:8081"
+		c.Addr = "127.0.0.1:8083"
 	}
 	if c.API == "" {
 		c.API = "http://127.0.0.1:9090"

@@ -24,7 +24,7 @@ func newTestApp(t *testing.T) (*app, *httptest.Server) {
 	t.Cleanup(md.Close)
 	issuer = md.URL
 	a, err := newApp(context.Background(), config{Issuer: issuer, ClientID: "web", ClientSecret: "s", API: "http://127.0.0.1:1",
-		Resource: "https://orders.example.com", Scopes: []string{"openid", "offline_access"}}, "http://127.0.0.1:8081", md.Client())
+		Resource: "https://orders.example.com", Scopes: []string{"openid", "offline_access"}}, "http://127.0.0.1:8083", md.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestLoginRedirect(t *testing.T) {
 	}
 	q := loc.Query()
 	for k, want := range map[string]string{"response_type": "code", "client_id": "web", "code_challenge_method": "S256",
-		"redirect_uri": "http://127.0.0.1:8081/callback", "scope": "openid offline_access", "resource": "https://orders.example.com"} {
+		"redirect_uri": "http://127.0.0.1:8083/callback", "scope": "openid offline_access", "resource": "https://orders.example.com"} {
 		if q.Get(k) != want {
 			t.Errorf("%s = %q, want %q", k, q.Get(k), want)
 		}

@@ -30,9 +30,12 @@ import (
 // environment variable (unless an env tag says otherwise), and with dashes
 // for underscores, its command-line flag.
 type Config struct {
-	Addr   string `yaml:"addr" help:"address to listen on, HOST:PORT"`
-	Issuer string `yaml:"issuer" help:"issuer URL that clients and resource servers see (default: derived from addr)"`
-	DB     string `yaml:"db" env:"ROTOR_DATABASE_URL" help:"database: sqlite:PATH, or PostgreSQL as postgres://USER:PASSWORD@HOST:PORT/DB or host=HOST dbname=DB user=USER"`
+	Addr string `yaml:"addr" help:"address to listen on, HOST:PORT"`
+	// AdminAddr is the admin listener's address: /metrics, kept off the
+	// public listener so that it can stay on a private network.
+	AdminAddr string `yaml:"admin_addr" help:"address of the admin listener (GET /metrics), HOST:PORT; keep it on a private network"`
+	Issuer    string `yaml:"issuer" help:"issuer URL that clients and resource servers see (default: derived from addr)"`
+	DB        string `yaml:"db" env:"ROTOR_DATABASE_URL" help:"database: sqlite:PATH, or PostgreSQL as postgres://USER:PASSWORD@HOST:PORT/DB or host=HOST dbname=DB user=USER"`
 	// MasterKeyFile holds the master key (base64 or hex). ROTOR_MASTER_KEY
 	// takes precedence; see [Config.MasterKey].
 	MasterKeyFile string `yaml:"master_key_file" help:"file holding the master key, mode 0600 (ROTOR_MASTER_KEY wins over it)"`
@@ -83,6 +86,7 @@ func Default() *Config {
 	f := family.DefaultConfig()
 	return &Config{
 		Addr:               "127.0.0.1:8080",
+		AdminAddr:          "127.0.0.1:8081",
 		DB:                 "sqlite:rotor.db",
 		AccessTokenTTL:     f.AccessTokenTTL,
 		RefreshIdleTTL:     f.RefreshIdleTTL,
@@ -426,6 +430,11 @@ func (e *Error) Error() string {
 // Algorithms are the signing algorithms Rotor offers.
 var Algorithms = []string{"ES256", "EdDSA", "RS256"}
 
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
 // Validate checks the configuration as a whole and returns an *[Error]
 // listing every problem, or nil.
 func (c *Config) Validate() error {
@@ -437,6 +446,14 @@ func (c *Config) Validate() error {
 		add("addr %q is not HOST:PORT (for example 127.0.0.1:8080 or :8080)", c.Addr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		add("addr %q has no valid port", c.Addr)
+	}
+	switch _, aport, err := net.SplitHostPort(c.AdminAddr); {
+	case err != nil:
+		add("admin_addr %q is not HOST:PORT (for example 127.0.0.1:8081)", c.AdminAddr)
+	case !validPort(aport):
+		add("admin_addr %q has no valid port", c.AdminAddr)
+	case c.AdminAddr == c.Addr && aport != "0":
+		add("admin_addr %q is the same as addr: the admin listener needs an address of its own", c.AdminAddr)
 	}
 
 	switch {

@@ -318,3 +318,30 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminAddr: the admin listener's address is HOST:PORT with a valid
+// port, and not the public listener's.
+func TestAdminAddr(t *testing.T) {
+	for _, c := range []struct {
+		name, addr, admin, want string
+	}{
+		{"default", "127.0.0.1:8080", "127.0.0.1:8081", ""},
+		{"both any free port", "127.0.0.1:0", "127.0.0.1:0", ""},
+		{"no port", "127.0.0.1:8080", "127.0.0.1", `admin_addr "127.0.0.1" is not HOST:PORT`},
+		{"bad port", "127.0.0.1:8080", "127.0.0.1:99999", `admin_addr "127.0.0.1:99999" has no valid port`},
+		{"same as addr", "127.0.0.1:8080", "127.0.0.1:8080", "is the same as addr"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Issuer = "http://127.0.0.1:8080"
+			cfg.Addr, cfg.AdminAddr = c.addr, c.admin
+			err := cfg.Validate()
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("Validate = %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("Validate = %v, want it to say %q", err, c.want)
+			}
+		})
+	}
+}

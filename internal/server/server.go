@@ -16,6 +16,7 @@ import (
 	"github.com/rotor-auth/rotor/internal/clients"
 	"github.com/rotor-auth/rotor/internal/dpop"
 	"github.com/rotor-auth/rotor/internal/family"
+	"github.com/rotor-auth/rotor/internal/metrics"
 	"github.com/rotor-auth/rotor/internal/oauth"
 	"github.com/rotor-auth/rotor/internal/ratelimit"
 	"github.com/rotor-auth/rotor/internal/secret"
@@ -53,6 +54,9 @@ type Options struct {
 	Refusals audit.Recorder
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Metrics counts token requests by grant and outcome; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 	// Log receives structured logs; it never receives a token.
 	Log *slog.Logger
 	// MaxBodyBytes caps request bodies; oauth.MaxFormBytes when zero.

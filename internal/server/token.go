@@ -8,7 +8,9 @@ import (
 
 	"github.com/rotor-auth/rotor/internal/audit"
 	"github.com/rotor-auth/rotor/internal/dpop"
+	"github.com/rotor-auth/rotor/internal/metrics"
 	"github.com/rotor-auth/rotor/internal/oauth"
+	"github.com/rotor-auth/rotor/internal/secret"
 	"github.com/rotor-auth/rotor/internal/store"
 )
 
@@ -40,6 +42,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := oauth.ParseForm(r, s.opts.MaxBodyBytes)
 	if err != nil {
+		s.opts.Metrics.TokenRequest(metrics.Other, outcome(err))
 		s.writeErr(w, r, err)
 		return
 	}
@@ -47,14 +50,21 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	gt := f.Get("grant_type")
 	if gt == "" {
-		oauth.WriteError(w, oauth.InvalidRequest("grant_type is required"))
+		err := oauth.InvalidRequest("grant_type is required")
+		s.opts.Metrics.TokenRequest(metrics.Other, outcome(err))
+		oauth.WriteError(w, err)
 		return
 	}
 	g, ok := s.grants[gt]
 	if !ok {
-		oauth.WriteError(w, oauth.UnsupportedGrantType("grant_type is not supported"))
+		// An unknown grant type is the caller's string: never a label.
+		err := oauth.UnsupportedGrantType("grant_type is not supported")
+		s.opts.Metrics.TokenRequest(metrics.Other, outcome(err))
+		oauth.WriteError(w, err)
 		return
 	}
+	// err is the one error variable below, so the count sees the answer.
+	defer func() { s.opts.Metrics.TokenRequest(gt, outcome(err)) }()
 	proof, err := s.verifyProof(r)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -75,6 +85,22 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.auditRefusal(r.Context(), req, gt, err)
 		s.writeErr(w, r, err)
+	}
+}
+
+// outcome is the metrics label of a token request's answer: "ok", or the
+// error code writeErr answers with.
+func outcome(err error) string {
+	var oe *oauth.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &oe):
+		return oe.Code
+	case errors.Is(err, secret.ErrBusy), errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return "temporarily_unavailable"
+	default:
+		return "server_error"
 	}
 }
 

@@ -204,7 +204,7 @@ var servingLine = regexp.MustCompile(`"msg":"rotor is serving".*"issuer":"(http:
 // flags, waits until it serves, and sets URL. It stops when the test ends.
 func (p *RotorProcess) Serve(t testing.TB, flags ...string) {
 	t.Helper()
-	args := append([]string{"serve", "--db", p.DB, "--addr", "127.0.0.1:0", "--log-format", "json"}, flags...)
+	args := append([]string{"serve", "--db", p.DB, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json"}, flags...)
 	cmd := exec.Command(p.Bin, args...)
 	cmd.Env = p.env
 	m := StartCommand(t, cmd, servingLine)
