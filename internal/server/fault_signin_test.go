@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,4 +103,52 @@ func TestSignInOverAStoppedDatabase(t *testing.T) {
 	if got.Status != http.StatusOK || got.str("refresh_token") == "" {
 		t.Fatalf("after the restart the code redeems: %d %s", got.Status, got.Raw)
 	}
+}
+
+// TestOriginSetOutlivesAStoppedDatabase: the CORS origin set that
+// preflights read is kept when its reread fails (PostgreSQL stopped), so
+// preflights of registered origins keep working and answer at once; no
+// preflight waits on the database.
+func TestOriginSetOutlivesAStoppedDatabase(t *testing.T) {
+	ctx := context.Background()
+	pg := pgproc.New(t)
+	st, err := postgres.Open(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r := newRig(t, st, nil, func(o *server.Options) { o.Now = clock; o.DBTimeout = time.Second })
+	codeClients(t, r) // spa: the origins of its redirect URIs
+	preflight := func() (int, string, time.Duration) {
+		req, _ := http.NewRequest(http.MethodOptions, r.URL+"/oauth2/token", nil)
+		req.Header.Set("Origin", "https://spa.example.com")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		start := time.Now()
+		resp, err := r.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), time.Since(start)
+	}
+	if _, allow, _ := preflight(); allow != "https://spa.example.com" {
+		t.Fatalf("before: Access-Control-Allow-Origin %q", allow)
+	}
+	pg.Stop(t)
+	mu.Lock()
+	now = now.Add(time.Hour) // the set is stale: the next preflight rereads it
+	mu.Unlock()
+	for i := range 3 {
+		status, allow, took := preflight()
+		if status >= 500 || allow != "https://spa.example.com" || took > 3*time.Second {
+			t.Fatalf("database stopped, preflight %d: %d %q after %v; want the kept set, within the deadline", i, status, allow, took)
+		}
+	}
+	pg.Start(t)
 }
